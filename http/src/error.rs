@@ -1,0 +1,148 @@
+//! The one error a Matrix HTTP endpoint returns: an errcode, a message for
+//! humans and the HTTP status the spec gives it, rendered as
+//! `{"errcode": ..., "error": ...}`.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{Map, Value};
+
+/// The spec's error codes that hanse sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadJson,
+    Forbidden,
+    InvalidParam,
+    MissingParam,
+    NotFound,
+    NotJson,
+    TooLarge,
+    Unauthorized,
+    Unknown,
+    Unrecognized,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadJson => "M_BAD_JSON",
+            Self::Forbidden => "M_FORBIDDEN",
+            Self::InvalidParam => "M_INVALID_PARAM",
+            Self::MissingParam => "M_MISSING_PARAM",
+            Self::NotFound => "M_NOT_FOUND",
+            Self::NotJson => "M_NOT_JSON",
+            Self::TooLarge => "M_TOO_LARGE",
+            Self::Unauthorized => "M_UNAUTHORIZED",
+            Self::Unknown => "M_UNKNOWN",
+            Self::Unrecognized => "M_UNRECOGNIZED",
+        }
+    }
+}
+
+/// An error response of a Matrix API.
+#[derive(Debug, Clone)]
+pub struct MatrixError {
+    pub status: StatusCode,
+    pub errcode: ErrorCode,
+    pub error: String,
+    /// Further top-level fields some errors carry (e.g. `retry_after_ms`).
+    pub extra: Map<String, Value>,
+}
+
+impl MatrixError {
+    pub fn new(status: StatusCode, errcode: ErrorCode, error: impl Into<String>) -> Self {
+        Self {
+            status,
+            errcode,
+            error: error.into(),
+            extra: Map::new(),
+        }
+    }
+
+    /// 404: no endpoint at this path.
+    pub fn unrecognized_path() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::Unrecognized,
+            "Unrecognized request",
+        )
+    }
+
+    /// 405: the path exists, the method does not.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Unrecognized,
+            "Method not allowed for this endpoint",
+        )
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::TooLarge,
+            format!("Request body is larger than the {limit} bytes this server accepts"),
+        )
+    }
+
+    pub fn not_json(detail: impl fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::NotJson,
+            format!("Content not JSON: {detail}"),
+        )
+    }
+
+    pub fn bad_json(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadJson, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, detail)
+    }
+
+    /// 500: something failed on our side. The detail goes to the log, not
+    /// to the client.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unknown,
+            "Internal server error",
+        )
+    }
+
+    /// The JSON body of the response.
+    pub fn body(&self) -> Value {
+        let mut body = self.extra.clone();
+        body.insert("errcode".into(), self.errcode.as_str().into());
+        body.insert("error".into(), self.error.clone().into());
+        Value::Object(body)
+    }
+}
+
+impl fmt::Display for MatrixError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.errcode.as_str(), self.error)
+    }
+}
+
+impl ResponseError for MatrixError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(self.body())
+    }
+}
+
+/// 404 M_UNRECOGNIZED for every path no endpoint claims.
+pub async fn unrecognized_path() -> HttpResponse {
+    MatrixError::unrecognized_path().error_response()
+}
+
+/// 405 M_UNRECOGNIZED for a known path asked with a method it lacks.
+pub async fn method_not_allowed() -> HttpResponse {
+    MatrixError::method_not_allowed().error_response()
+}

@@ -1,0 +1,13 @@
+//! HTTP plumbing shared by hanse's client-server and server-server APIs, so
+//! both answer errors, bodies and odd requests the same way.
+
+mod error;
+mod json;
+mod limits;
+pub mod middleware;
+mod routing;
+
+pub use error::{method_not_allowed, unrecognized_path, ErrorCode, MatrixError};
+pub use json::{parse as parse_json, Json};
+pub use limits::BodyLimit;
+pub use routing::endpoint;

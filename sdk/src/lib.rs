@@ -1,0 +1,8 @@
+//! hanse-sdk: a Matrix client library. Hanse's own tests, benchmarks and
+//! demos talk to the server through it, as a real client would.
+
+mod client;
+mod error;
+
+pub use client::{Client, Versions};
+pub use error::{Error, MatrixErrorBody};
