@@ -1,0 +1,11 @@
+//! Who this server is: its name and its signing key. Passed down as a
+//! value, never global, so one process could serve several names.
+
+use hanse_protocol::signing::ServerSigningKey;
+use hanse_protocol::ServerName;
+
+#[derive(Debug)]
+pub struct ServerIdentity {
+    pub server_name: ServerName,
+    pub signing_key: ServerSigningKey,
+}

@@ -1,0 +1,60 @@
+//! PostgreSQL storage. Every SQL statement of hanse lives below this module.
+
+mod cluster;
+mod database;
+mod migrate;
+mod server_keys;
+
+pub use cluster::{socket_config, ClusterError, ClusterOptions, ManagedCluster, SUPERUSER};
+pub use database::{create_database, DatabaseError};
+pub use migrate::{migrate, MigrationError, SCHEMA_VERSION};
+pub use server_keys::RetiredKey;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("database connection pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+}
+
+/// Handle to hanse's database: a connection pool. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl Store {
+    /// A pool of at most `size` connections made with `config`.
+    ///
+    /// Connections are opened lazily; [`Store::ping`] checks that the
+    /// database answers.
+    pub fn connect(config: tokio_postgres::Config, size: usize) -> Self {
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(size)
+            .build()
+            .expect("a pool without a runtime-dependent setting always builds");
+        Self { pool }
+    }
+
+    /// One round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.get().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+}

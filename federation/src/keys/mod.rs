@@ -1,0 +1,3 @@
+//! Server keys: publishing ours (and, in time, fetching others').
+
+pub mod server;

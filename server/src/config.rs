@@ -1,0 +1,244 @@
+//! Configuration: defaults < TOML file < HANSE_* environment < flags.
+//!
+//! The defaults are the commented file `hanse generate-config` prints, so the
+//! documentation of a key and its default cannot drift apart.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// The commented default configuration.
+pub const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server_name: String,
+    pub data_dir: PathBuf,
+    pub client_listen: SocketAddr,
+    pub federation_listen: SocketAddr,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub public_baseurl: Option<String>,
+    pub well_known_server: Option<String>,
+    pub registration: RegistrationPolicy,
+    pub max_request_body_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationPolicy {
+    Closed,
+    Token,
+    Open,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: Option<String>,
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// Settings given as command-line flags; each overrides the key of the same
+/// name.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub server_name: Option<String>,
+    pub client_listen: Option<String>,
+    pub federation_listen: Option<String>,
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    /// Loads the layers in order of priority. `env` is the process
+    /// environment (a parameter so tests need not change the real one).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(File::from_str(DEFAULT_CONFIG, FileFormat::Toml));
+        if let Some(file) = file {
+            builder = builder.add_source(File::from(file).format(FileFormat::Toml).required(true));
+        }
+        let env = env
+            .into_iter()
+            .filter(|(key, _)| key.starts_with("HANSE_"))
+            .collect();
+        builder = builder.add_source(
+            Environment::with_prefix("HANSE")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let flags = [
+            ("data_dir", overrides.data_dir.as_ref().map(|p| p.display().to_string())),
+            ("server_name", overrides.server_name.clone()),
+            ("client_listen", overrides.client_listen.clone()),
+            ("federation_listen", overrides.federation_listen.clone()),
+            ("database.url", overrides.database_url.clone()),
+        ];
+        for (key, value) in flags {
+            builder = builder.set_override_option(key, value)?;
+        }
+        let config: Config = builder.build()?.try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        hanse_protocol::ServerName::parse(&self.server_name).map_err(|error| {
+            ConfigError::Invalid(format!(
+                "server_name {:?} is not a valid server name: {error}",
+                self.server_name
+            ))
+        })?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert and tls_key must be given together".into(),
+            ));
+        }
+        if self.database.pool_size == 0 {
+            return Err(ConfigError::Invalid("database.pool_size must be at least 1".into()));
+        }
+        if self.max_request_body_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "max_request_body_bytes must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The client base URL announced in /.well-known/matrix/client.
+    pub fn client_base_url(&self) -> String {
+        self.public_baseurl
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.client_listen))
+    }
+
+    /// The delegation target announced in /.well-known/matrix/server.
+    pub fn delegated_server(&self) -> String {
+        self.well_known_server.clone().unwrap_or_else(|| {
+            let host = match self.server_name.rsplit_once(':') {
+                // An IPv6 literal's colons sit inside brackets.
+                Some((host, port)) if !port.contains(']') => host,
+                _ => self.server_name.as_str(),
+            };
+            format!("{host}:{}", self.federation_listen.port())
+        })
+    }
+
+    /// Where the managed PostgreSQL cluster lives.
+    pub fn managed_database_dir(&self) -> PathBuf {
+        self.data_dir.join("postgres")
+    }
+
+    /// Where the server's signing key is kept.
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.data_dir.join("signing.key")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(file: Option<&str>, env: &[(&str, &str)], overrides: &Overrides) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hanse.toml");
+        if let Some(contents) = file {
+            std::fs::write(&path, contents).expect("write config");
+        }
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(file.map(|_| path.as_path()), env, overrides)
+    }
+
+    #[test]
+    fn defaults_come_from_the_documented_file() {
+        let config = load(None, &[], &Overrides::default()).expect("defaults load");
+        assert_eq!(config.server_name, "localhost");
+        assert_eq!(config.client_listen.to_string(), "127.0.0.1:8008");
+        assert_eq!(config.registration, RegistrationPolicy::Closed);
+        assert_eq!(config.database.url, None);
+        assert_eq!(config.database.pool_size, 16);
+        assert_eq!(config.log.format, LogFormat::Pretty);
+        assert_eq!(config.delegated_server(), "localhost:8448");
+        assert_eq!(config.client_base_url(), "http://127.0.0.1:8008");
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let file = "server_name = \"file.example\"\nregistration = \"token\"\n[database]\npool_size = 4\n";
+        let env = [("HANSE_REGISTRATION", "open"), ("HANSE_DATABASE__POOL_SIZE", "7"), ("OTHER", "x")];
+        let overrides = Overrides {
+            server_name: Some("flag.example".into()),
+            database_url: Some("postgresql://h@db/h".into()),
+            ..Overrides::default()
+        };
+        let config = load(Some(file), &env, &overrides).expect("loads");
+        assert_eq!(config.server_name, "flag.example");
+        assert_eq!(config.registration, RegistrationPolicy::Open);
+        assert_eq!(config.database.pool_size, 7);
+        assert_eq!(config.database.url.as_deref(), Some("postgresql://h@db/h"));
+
+        let config = load(Some(file), &[], &Overrides::default()).expect("loads");
+        assert_eq!(config.server_name, "file.example");
+        assert_eq!(config.registration, RegistrationPolicy::Token);
+        assert_eq!(config.database.pool_size, 4);
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_the_key_named() {
+        let unknown = load(Some("server_nam = \"x\"\n"), &[], &Overrides::default()).expect_err("typo");
+        assert!(unknown.to_string().contains("server_nam"), "{unknown}");
+        let bad_policy = load(Some("registration = \"sometimes\"\n"), &[], &Overrides::default())
+            .expect_err("bad enum");
+        assert!(bad_policy.to_string().contains("sometimes"), "{bad_policy}");
+        let bad_name = load(None, &[("HANSE_SERVER_NAME", "bad name!")], &Overrides::default())
+            .expect_err("bad server name");
+        assert!(bad_name.to_string().contains("server_name"), "{bad_name}");
+        let half_tls = load(Some("tls_cert = \"c.pem\"\n"), &[], &Overrides::default()).expect_err("half tls");
+        assert!(half_tls.to_string().contains("tls_key"), "{half_tls}");
+    }
+
+    #[test]
+    fn delegation_keeps_ipv6_literals_whole() {
+        let overrides = Overrides {
+            server_name: Some("[::1]".into()),
+            ..Overrides::default()
+        };
+        let config = load(None, &[], &overrides).expect("loads");
+        assert_eq!(config.delegated_server(), "[::1]:8448");
+    }
+}

@@ -1,0 +1,116 @@
+//! `hanse run`: start-up in order, serve, shut down in reverse.
+
+use std::net::TcpListener;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hanse_client_api::ClientDiscovery;
+use hanse_core::store::{self, ClusterOptions, ManagedCluster, Store};
+use hanse_core::{Homeserver, ServerIdentity};
+use hanse_federation::FederationDiscovery;
+use hanse_protocol::ServerName;
+
+use crate::app::{self, HttpSettings, Listeners};
+use crate::config::Config;
+
+/// Name of hanse's database on its managed cluster.
+const MANAGED_DATABASE: &str = "hanse";
+
+/// Runs the server until SIGINT or SIGTERM. The managed PostgreSQL, if any,
+/// is started first and stopped last.
+pub fn run(config: Config) -> Result<(), String> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("creating the data directory {}: {e}", config.data_dir.display()))?;
+    let signing_key = crate::signing_key::load_or_generate(&config.signing_key_path()).map_err(|e| e.to_string())?;
+    let server_name = ServerName::parse(&config.server_name).map_err(|e| e.to_string())?;
+    if config.server_name == "localhost" {
+        tracing::warn!("server_name is \"localhost\": fine to try hanse, but no other server can federate with it");
+    }
+
+    // Started from the main thread, which outlives everything: the cluster
+    // is bound to the thread that spawned it.
+    let cluster = match &config.database.url {
+        Some(_) => None,
+        None => Some(
+            ManagedCluster::start(&config.managed_database_dir(), &ClusterOptions::production())
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+
+    let result = actix_web::rt::System::new().block_on(async {
+        let store = connect(&config, cluster.as_ref()).await?;
+        store::migrate(&store).await.map_err(|e| e.to_string())?;
+        let now_ms = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis())
+            .unwrap_or(i64::MAX);
+        store
+            .record_signing_key(&signing_key.key_id().to_string(), &signing_key.public_key_base64(), now_ms)
+            .await
+            .map_err(|e| e.to_string())?;
+
+        let listeners = Listeners {
+            client: bind(config.client_listen, "client_listen")?,
+            federation: bind(config.federation_listen, "federation_listen")?,
+        };
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+            _ => None,
+        };
+        let homeserver = Homeserver::new(ServerIdentity { server_name, signing_key }, store);
+        let http = app::serve(homeserver, http_settings(&config), listeners, tls)
+            .map_err(|e| format!("starting the listeners: {e}"))?;
+        tracing::info!(
+            server_name = %config.server_name,
+            client = %config.client_listen,
+            federation = %config.federation_listen,
+            federation_tls = config.tls_cert.is_some(),
+            "hanse is serving"
+        );
+        http.run().await.map_err(|e| format!("serving: {e}"))?;
+        tracing::info!("listeners stopped");
+        Ok::<(), String>(())
+    });
+
+    if let Some(cluster) = cluster {
+        cluster.stop().map_err(|e| e.to_string())?;
+    }
+    result
+}
+
+/// The settings the listeners take from the configuration.
+pub fn http_settings(config: &Config) -> HttpSettings {
+    HttpSettings {
+        body_limit: config.max_request_body_bytes,
+        client_discovery: ClientDiscovery {
+            base_url: config.client_base_url(),
+        },
+        federation_discovery: FederationDiscovery {
+            delegated_server: config.delegated_server(),
+        },
+        shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
+        workers: None,
+        handle_signals: true,
+    }
+}
+
+async fn connect(config: &Config, cluster: Option<&ManagedCluster>) -> Result<Store, String> {
+    let pg_config = match (&config.database.url, cluster) {
+        (Some(url), _) => url
+            .parse::<tokio_postgres::Config>()
+            .map_err(|e| format!("database.url is not a valid PostgreSQL URL: {e}"))?,
+        (None, Some(cluster)) => {
+            store::create_database(&cluster.connect_config("postgres"), MANAGED_DATABASE, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            cluster.connect_config(MANAGED_DATABASE)
+        }
+        (None, None) => unreachable!("a managed cluster runs whenever database.url is unset"),
+    };
+    let store = Store::connect(pg_config, config.database.pool_size);
+    store.ping().await.map_err(|e| {
+        format!("cannot reach the database: {e}. Check database.url and that PostgreSQL is running")
+    })?;
+    Ok(store)
+}
+
+fn bind(address: std::net::SocketAddr, key: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(address).map_err(|e| format!("{key}: cannot listen on {address}: {e}"))
+}
