@@ -1,5 +1,38 @@
-//! Matrix protocol primitives. Pure: no I/O, no async.
+//! Matrix protocol primitives for Hanse: the parts of the specification
+//! that are pure functions of their input. Nothing here does I/O, keeps
+//! state or is async, and nothing panics on untrusted input: every failure
+//! is a typed error.
+//!
+//! * [`canonical_json`]: the value type everything is signed and hashed as,
+//!   with a strict parser for network input.
+//! * [`identifiers`]: server names, user/room/event IDs, aliases, device and
+//!   key IDs.
+//! * [`signing`]: server signing keys, [`ServerSigningKey::sign_json`] and
+//!   [`verify_json`].
+//! * [`room_versions`]: the table of what each room version changes;
+//!   algorithms take a [`RoomVersion`] rather than a version number.
+//! * [`redaction`], [`hashes`], [`event_id`], [`event_signing`]: the event
+//!   algorithms built on the above.
+//!
+//! Receiving a PDU typically goes: parse with
+//! [`canonical_json::object_from_slice`] (rejects duplicate keys, floats,
+//! deep nesting), compute its ID with [`event_id::event_id`], check the
+//! origin's signature with [`event_signing::verify_event_signature`], then
+//! [`hashes::check_content_hash`], falling back to the
+//! [`redaction::redact`]ed form if the hash does not match. Sending one is
+//! [`event_signing::sign_event`] followed by [`event_id::event_id`].
 
 pub mod base64;
 pub mod canonical_json;
+pub mod event_id;
+pub mod event_signing;
+pub mod hashes;
 pub mod identifiers;
+pub mod redaction;
+pub mod room_versions;
+pub mod signing;
+
+pub use canonical_json::{CanonicalJsonError, CanonicalJsonObject, CanonicalJsonValue};
+pub use identifiers::{DeviceId, EventId, IdError, KeyId, RoomAlias, RoomId, ServerName, UserId};
+pub use room_versions::{RoomVersion, RoomVersionId};
+pub use signing::{verify_json, ServerSigningKey, VerifyingKey};

@@ -349,4 +349,4 @@ impl From<CanonicalJsonValue> for serde_json::Value {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

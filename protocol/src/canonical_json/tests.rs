@@ -314,7 +314,7 @@ fn deserialize_impl_enforces_the_rules() {
 
 /// Arbitrary canonical values, with strings drawn from all of Unicode so
 /// escapes and multi-byte characters are exercised.
-pub(crate) fn arb_value() -> impl Strategy<Value = CanonicalJsonValue> {
+pub(crate) fn arb_value() -> BoxedStrategy<CanonicalJsonValue> {
     let string = prop::collection::vec(any::<char>(), 0..8).prop_map(String::from_iter);
     let leaf = prop_oneof![
         Just(CanonicalJsonValue::Null),
@@ -330,6 +330,7 @@ pub(crate) fn arb_value() -> impl Strategy<Value = CanonicalJsonValue> {
                 .prop_map(CanonicalJsonValue::Object),
         ]
     })
+    .boxed()
 }
 
 proptest! {
