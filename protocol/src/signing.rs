@@ -172,9 +172,10 @@ impl fmt::Debug for ServerSigningKey {
 /// Checks that `entity` signed `object` with the key `key_id`, whose public
 /// half is `key`.
 ///
-/// Verification is strict (it rejects weak public keys and non-canonical
-/// signatures), matching libsodium, which most of the network uses; a
-/// laxer check would accept signatures that other servers reject.
+/// Verification is strict: small-order public keys and `R` points and
+/// non-canonical scalars are rejected, close to what libsodium (behind most
+/// of the network) checks. A laxer check could accept signatures that other
+/// servers reject.
 pub fn verify_json(
     entity: &str,
     key_id: &KeyId,
