@@ -13,6 +13,9 @@ pub use discovery::ClientDiscovery;
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         // Server discovery and API versions
-        .service(endpoint("/.well-known/matrix/client").route(web::get().to(discovery::well_known_client)))
+        .service(
+            endpoint("/.well-known/matrix/client")
+                .route(web::get().to(discovery::well_known_client)),
+        )
         .service(endpoint("/_matrix/client/versions").route(web::get().to(versions::versions)));
 }

@@ -15,9 +15,14 @@ pub use keys::server::KEY_VALIDITY;
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         // Server discovery
-        .service(endpoint("/.well-known/matrix/server").route(web::get().to(discovery::well_known_server)))
+        .service(
+            endpoint("/.well-known/matrix/server")
+                .route(web::get().to(discovery::well_known_server)),
+        )
         // Server keys
-        .service(endpoint("/_matrix/key/v2/server").route(web::get().to(keys::server::get_server_keys)))
+        .service(
+            endpoint("/_matrix/key/v2/server").route(web::get().to(keys::server::get_server_keys)),
+        )
         // Server implementation
         .service(endpoint("/_matrix/federation/v1/version").route(web::get().to(version::version)));
 }

@@ -90,7 +90,14 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_not_json() {
-        for body in ["", "{", "{\"user\":}", "not json", "{} trailing", "\u{feff}{}"] {
+        for body in [
+            "",
+            "{",
+            "{\"user\":}",
+            "not json",
+            "{} trailing",
+            "\u{feff}{}",
+        ] {
             assert_eq!(error_of(body).errcode, ErrorCode::NotJson, "{body:?}");
         }
     }
@@ -99,7 +106,11 @@ mod tests {
     fn shape_errors_are_bad_json_and_name_the_field() {
         let wrong_type = error_of(r#"{"user":"a","device":{"id":"D","count":"two"}}"#);
         assert_eq!(wrong_type.errcode, ErrorCode::BadJson);
-        assert!(wrong_type.error.contains("device.count"), "{}", wrong_type.error);
+        assert!(
+            wrong_type.error.contains("device.count"),
+            "{}",
+            wrong_type.error
+        );
 
         let missing = error_of(r#"{"user":"a"}"#);
         assert_eq!(missing.errcode, ErrorCode::BadJson);

@@ -27,7 +27,9 @@ pub async fn log_requests(
     let response = next.call(req).await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     match &response {
-        Ok(res) => tracing::debug!(%method, %path, status = res.status().as_u16(), elapsed_ms, "request"),
+        Ok(res) => {
+            tracing::debug!(%method, %path, status = res.status().as_u16(), elapsed_ms, "request");
+        }
         Err(error) => tracing::warn!(%method, %path, %error, elapsed_ms, "request failed"),
     }
     response

@@ -68,7 +68,9 @@ async fn post(base: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
 async fn a_panicking_handler_answers_500_and_the_server_lives_on() {
     let base = start();
     for path in ["/explode", "/explode-early", "/explode"] {
-        let response = reqwest::get(format!("{base}{path}")).await.expect("request");
+        let response = reqwest::get(format!("{base}{path}"))
+            .await
+            .expect("request");
         assert_eq!(response.status().as_u16(), 500);
         let body: Value = response.json().await.expect("json");
         assert_eq!(body["errcode"], "M_UNKNOWN");
@@ -92,10 +94,20 @@ async fn json_bodies_are_checked() {
     ];
     for (body, status, errcode) in cases {
         let (got_status, got) = post(&base, *body).await;
-        assert_eq!((got_status, got["errcode"].as_str()), (*status, Some(*errcode)), "{body}");
+        assert_eq!(
+            (got_status, got["errcode"].as_str()),
+            (*status, Some(*errcode)),
+            "{body}"
+        );
     }
     let (_, wrong_type) = post(&base, r#"{"name":"x","times":"1"}"#).await;
-    assert!(wrong_type["error"].as_str().expect("error").contains("times"), "{wrong_type}");
+    assert!(
+        wrong_type["error"]
+            .as_str()
+            .expect("error")
+            .contains("times"),
+        "{wrong_type}"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +115,10 @@ async fn oversize_bodies_are_refused_with_or_without_a_length() {
     let base = start();
     let big = format!(r#"{{"name":"{}","times":1}}"#, "x".repeat(LIMIT));
     let (status, body) = post(&base, big.clone()).await;
-    assert_eq!((status, body["errcode"].as_str()), (413, Some("M_TOO_LARGE")));
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (413, Some("M_TOO_LARGE"))
+    );
 
     // Chunked, so no Content-Length: refused while reading.
     let chunks: Vec<Result<String, std::io::Error>> = big
@@ -113,5 +128,8 @@ async fn oversize_bodies_are_refused_with_or_without_a_length() {
         .collect();
     let stream = futures_util::stream::iter(chunks);
     let (status, body) = post(&base, reqwest::Body::wrap_stream(stream)).await;
-    assert_eq!((status, body["errcode"].as_str()), (413, Some("M_TOO_LARGE")));
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (413, Some("M_TOO_LARGE"))
+    );
 }

@@ -15,10 +15,7 @@ pub enum Error {
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
     #[error("the server answered {status} {}: {}", body.errcode, body.error)]
-    Matrix {
-        status: u16,
-        body: MatrixErrorBody,
-    },
+    Matrix { status: u16, body: MatrixErrorBody },
     #[error("the server answered {status} without a Matrix error body")]
     Unexpected { status: u16 },
 }

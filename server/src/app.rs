@@ -84,10 +84,10 @@ pub fn serve(
     federation_tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<Http> {
     let client = {
-        let (homeserver, settings) = (homeserver.clone(), settings.clone());
+        let (homeserver, settings_for_app) = (homeserver.clone(), settings.clone());
         let server = HttpServer::new(move || {
-            matrix_app(&homeserver, &settings)
-                .app_data(web::Data::new(settings.client_discovery.clone()))
+            matrix_app(&homeserver, &settings_for_app)
+                .app_data(web::Data::new(settings_for_app.client_discovery.clone()))
                 .configure(hanse_client_api::routes)
         });
         tune!(server, settings).listen(listeners.client)?.run()
@@ -96,7 +96,9 @@ pub fn serve(
         let settings_for_app = settings.clone();
         let server = HttpServer::new(move || {
             matrix_app(&homeserver, &settings_for_app)
-                .app_data(web::Data::new(settings_for_app.federation_discovery.clone()))
+                .app_data(web::Data::new(
+                    settings_for_app.federation_discovery.clone(),
+                ))
                 .configure(hanse_federation::routes)
         });
         match federation_tls {

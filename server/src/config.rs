@@ -86,8 +86,8 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         overrides: &Overrides,
     ) -> Result<Self, ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(File::from_str(DEFAULT_CONFIG, FileFormat::Toml));
+        let mut builder =
+            config::Config::builder().add_source(File::from_str(DEFAULT_CONFIG, FileFormat::Toml));
         if let Some(file) = file {
             builder = builder.add_source(File::from(file).format(FileFormat::Toml).required(true));
         }
@@ -103,7 +103,10 @@ impl Config {
                 .source(Some(env)),
         );
         let flags = [
-            ("data_dir", overrides.data_dir.as_ref().map(|p| p.display().to_string())),
+            (
+                "data_dir",
+                overrides.data_dir.as_ref().map(|p| p.display().to_string()),
+            ),
             ("server_name", overrides.server_name.clone()),
             ("client_listen", overrides.client_listen.clone()),
             ("federation_listen", overrides.federation_listen.clone()),
@@ -118,7 +121,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        hanse_protocol::ServerName::parse(&self.server_name).map_err(|error| {
+        hanse_protocol::identifiers::ServerName::parse(&self.server_name).map_err(|error| {
             ConfigError::Invalid(format!(
                 "server_name {:?} is not a valid server name: {error}",
                 self.server_name
@@ -130,7 +133,9 @@ impl Config {
             ));
         }
         if self.database.pool_size == 0 {
-            return Err(ConfigError::Invalid("database.pool_size must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "database.pool_size must be at least 1".into(),
+            ));
         }
         if self.max_request_body_bytes == 0 {
             return Err(ConfigError::Invalid(
@@ -174,7 +179,11 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn load(file: Option<&str>, env: &[(&str, &str)], overrides: &Overrides) -> Result<Config, ConfigError> {
+    fn load(
+        file: Option<&str>,
+        env: &[(&str, &str)],
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("hanse.toml");
         if let Some(contents) = file {
@@ -199,8 +208,13 @@ mod tests {
 
     #[test]
     fn layers_override_in_order() {
-        let file = "server_name = \"file.example\"\nregistration = \"token\"\n[database]\npool_size = 4\n";
-        let env = [("HANSE_REGISTRATION", "open"), ("HANSE_DATABASE__POOL_SIZE", "7"), ("OTHER", "x")];
+        let file =
+            "server_name = \"file.example\"\nregistration = \"token\"\n[database]\npool_size = 4\n";
+        let env = [
+            ("HANSE_REGISTRATION", "open"),
+            ("HANSE_DATABASE__POOL_SIZE", "7"),
+            ("OTHER", "x"),
+        ];
         let overrides = Overrides {
             server_name: Some("flag.example".into()),
             database_url: Some("postgresql://h@db/h".into()),
@@ -220,15 +234,25 @@ mod tests {
 
     #[test]
     fn mistakes_are_refused_with_the_key_named() {
-        let unknown = load(Some("server_nam = \"x\"\n"), &[], &Overrides::default()).expect_err("typo");
+        let unknown =
+            load(Some("server_nam = \"x\"\n"), &[], &Overrides::default()).expect_err("typo");
         assert!(unknown.to_string().contains("server_nam"), "{unknown}");
-        let bad_policy = load(Some("registration = \"sometimes\"\n"), &[], &Overrides::default())
-            .expect_err("bad enum");
+        let bad_policy = load(
+            Some("registration = \"sometimes\"\n"),
+            &[],
+            &Overrides::default(),
+        )
+        .expect_err("bad enum");
         assert!(bad_policy.to_string().contains("sometimes"), "{bad_policy}");
-        let bad_name = load(None, &[("HANSE_SERVER_NAME", "bad name!")], &Overrides::default())
-            .expect_err("bad server name");
+        let bad_name = load(
+            None,
+            &[("HANSE_SERVER_NAME", "bad name!")],
+            &Overrides::default(),
+        )
+        .expect_err("bad server name");
         assert!(bad_name.to_string().contains("server_name"), "{bad_name}");
-        let half_tls = load(Some("tls_cert = \"c.pem\"\n"), &[], &Overrides::default()).expect_err("half tls");
+        let half_tls =
+            load(Some("tls_cert = \"c.pem\"\n"), &[], &Overrides::default()).expect_err("half tls");
         assert!(half_tls.to_string().contains("tls_key"), "{half_tls}");
     }
 

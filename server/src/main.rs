@@ -14,13 +14,14 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Run) | None => {
-            let config = match Config::load(cli.config.as_deref(), std::env::vars(), &cli.overrides()) {
-                Ok(config) => config,
-                Err(error) => {
-                    eprintln!("hanse: {error}");
-                    return ExitCode::from(2);
-                }
-            };
+            let config =
+                match Config::load(cli.config.as_deref(), std::env::vars(), &cli.overrides()) {
+                    Ok(config) => config,
+                    Err(error) => {
+                        eprintln!("hanse: {error}");
+                        return ExitCode::from(2);
+                    }
+                };
             if let Err(error) = hanse_server::logging::init(&config.log) {
                 eprintln!("hanse: {error}");
                 return ExitCode::from(2);

@@ -7,7 +7,7 @@ use hanse_client_api::ClientDiscovery;
 use hanse_core::store::{self, ClusterOptions, ManagedCluster, Store};
 use hanse_core::{Homeserver, ServerIdentity};
 use hanse_federation::FederationDiscovery;
-use hanse_protocol::ServerName;
+use hanse_protocol::identifiers::ServerName;
 
 use crate::app::{self, HttpSettings, Listeners};
 use crate::config::Config;
@@ -18,9 +18,14 @@ const MANAGED_DATABASE: &str = "hanse";
 /// Runs the server until SIGINT or SIGTERM. The managed PostgreSQL, if any,
 /// is started first and stopped last.
 pub fn run(config: Config) -> Result<(), String> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("creating the data directory {}: {e}", config.data_dir.display()))?;
-    let signing_key = crate::signing_key::load_or_generate(&config.signing_key_path()).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "creating the data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    let signing_key = crate::signing_key::load_or_generate(&config.signing_key_path())
+        .map_err(|e| e.to_string())?;
     let server_name = ServerName::parse(&config.server_name).map_err(|e| e.to_string())?;
     if config.server_name == "localhost" {
         tracing::warn!("server_name is \"localhost\": fine to try hanse, but no other server can federate with it");
@@ -31,18 +36,30 @@ pub fn run(config: Config) -> Result<(), String> {
     let cluster = match &config.database.url {
         Some(_) => None,
         None => Some(
-            ManagedCluster::start(&config.managed_database_dir(), &ClusterOptions::production())
-                .map_err(|e| e.to_string())?,
+            ManagedCluster::start(
+                &config.managed_database_dir(),
+                &ClusterOptions::production(),
+            )
+            .map_err(|e| e.to_string())?,
         ),
     };
 
     let result = actix_web::rt::System::new().block_on(async {
         let store = connect(&config, cluster.as_ref()).await?;
         store::migrate(&store).await.map_err(|e| e.to_string())?;
-        let now_ms = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis())
-            .unwrap_or(i64::MAX);
+        let now_ms = i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX);
         store
-            .record_signing_key(&signing_key.key_id().to_string(), &signing_key.public_key_base64(), now_ms)
+            .record_signing_key(
+                signing_key.key_id().as_str(),
+                &signing_key.public_key_base64(),
+                now_ms,
+            )
             .await
             .map_err(|e| e.to_string())?;
 
@@ -54,7 +71,13 @@ pub fn run(config: Config) -> Result<(), String> {
             (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
             _ => None,
         };
-        let homeserver = Homeserver::new(ServerIdentity { server_name, signing_key }, store);
+        let homeserver = Homeserver::new(
+            ServerIdentity {
+                server_name,
+                signing_key,
+            },
+            store,
+        );
         let http = app::serve(homeserver, http_settings(&config), listeners, tls)
             .map_err(|e| format!("starting the listeners: {e}"))?;
         tracing::info!(

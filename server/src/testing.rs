@@ -15,8 +15,8 @@ use hanse_client_api::ClientDiscovery;
 use hanse_core::store::{self, Store};
 use hanse_core::{Homeserver, ServerIdentity};
 use hanse_federation::FederationDiscovery;
+use hanse_protocol::identifiers::ServerName;
 use hanse_protocol::signing::ServerSigningKey;
-use hanse_protocol::ServerName;
 
 use crate::app::{self, HttpSettings, Listeners};
 
@@ -50,9 +50,13 @@ pub async fn fresh_database() -> (tokio_postgres::Config, String) {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    store::create_database(&store::socket_config(&socket, "postgres"), &name, Some(&template))
-        .await
-        .unwrap_or_else(|e| panic!("creating test database: {e}"));
+    store::create_database(
+        &store::socket_config(&socket, "postgres"),
+        &name,
+        Some(&template),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("creating test database: {e}"));
     (store::socket_config(&socket, &name), name)
 }
 
@@ -81,7 +85,11 @@ impl TestServer {
         let store = Store::connect(pg_config, 4);
         let signing_key = ServerSigningKey::generate();
         store
-            .record_signing_key(&signing_key.key_id().to_string(), &signing_key.public_key_base64(), 0)
+            .record_signing_key(
+                signing_key.key_id().as_str(),
+                &signing_key.public_key_base64(),
+                0,
+            )
             .await
             .expect("recording the signing key");
         let identity = ServerIdentity {
@@ -101,8 +109,13 @@ impl TestServer {
             workers: Some(1),
             handle_signals: false,
         };
-        let http = app::serve(homeserver.clone(), settings, Listeners { client, federation }, None)
-            .expect("starting the test server");
+        let http = app::serve(
+            homeserver.clone(),
+            settings,
+            Listeners { client, federation },
+            None,
+        )
+        .expect("starting the test server");
         let handles = http.handles();
         tokio::spawn(http.run());
         Self {

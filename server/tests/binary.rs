@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hanse_protocol::canonical_json::CanonicalJsonObject;
+use hanse_protocol::canonical_json::object_from_json;
+use hanse_protocol::identifiers::KeyId;
 use hanse_protocol::signing::{verify_json, verifying_key_from_base64};
-use hanse_protocol::KeyId;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -43,7 +43,10 @@ impl Hanse {
             .arg(data_dir)
             .args(["--server-name", "hanse.test"])
             .args(["--client-listen", &format!("127.0.0.1:{client_port}")])
-            .args(["--federation-listen", &format!("127.0.0.1:{federation_port}")])
+            .args([
+                "--federation-listen",
+                &format!("127.0.0.1:{federation_port}"),
+            ])
             .args(extra)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("HANSE_LOG__FILTER", "info")
@@ -68,14 +71,27 @@ impl Hanse {
     async fn ready(&mut self) {
         let started = Instant::now();
         loop {
-            if let Ok(response) = reqwest::get(format!("{}/_matrix/client/versions", self.client)).await {
-                assert!(response.status().is_success(), "versions answered {}", response.status());
+            if let Ok(response) =
+                reqwest::get(format!("{}/_matrix/client/versions", self.client)).await
+            {
+                assert!(
+                    response.status().is_success(),
+                    "versions answered {}",
+                    response.status()
+                );
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("hanse exited during start-up ({status}); its log:\n{}", self.log());
+                panic!(
+                    "hanse exited during start-up ({status}); its log:\n{}",
+                    self.log()
+                );
             }
-            assert!(started.elapsed() < STARTUP_TIMEOUT, "hanse did not start; its log:\n{}", self.log());
+            assert!(
+                started.elapsed() < STARTUP_TIMEOUT,
+                "hanse did not start; its log:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -91,7 +107,11 @@ impl Hanse {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status.success();
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "hanse did not exit; log:\n{}", self.log());
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "hanse did not exit; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -113,12 +133,22 @@ async fn verified_key(base_url: &str, server_name: &str) -> (String, String) {
         .json()
         .await
         .expect("json");
-    let (key_id, key) = document["verify_keys"].as_object().expect("verify_keys").iter().next().expect("a key");
+    let (key_id, key) = document["verify_keys"]
+        .as_object()
+        .expect("verify_keys")
+        .iter()
+        .next()
+        .expect("a key");
     let public = key["key"].as_str().expect("key").to_owned();
     let id: KeyId = key_id.parse().expect("key id");
-    let object = CanonicalJsonObject::try_from(document.clone()).expect("canonical");
-    verify_json(server_name, &id, &verifying_key_from_base64(&public).expect("public key"), &object)
-        .expect("the key document verifies with its own key");
+    let object = object_from_json(document.clone()).expect("canonical");
+    verify_json(
+        server_name,
+        &id,
+        &verifying_key_from_base64(&public).expect("public key"),
+        &object,
+    )
+    .expect("the key document verifies with its own key");
     (key_id.clone(), public)
 }
 
@@ -146,16 +176,22 @@ fn stat(pid: &str) -> Option<(char, i32)> {
 fn process_tree_alive(pid: i32) -> bool {
     let running = |p: &str| stat(p).filter(|(state, _)| *state != 'Z');
     running(&pid.to_string()).is_some()
-        || fs::read_dir("/proc").expect("/proc").flatten().any(|entry| {
-            let name = entry.file_name();
-            running(&name.to_string_lossy()).map(|(_, ppid)| ppid) == Some(pid)
-        })
+        || fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .any(|entry| {
+                let name = entry.file_name();
+                running(&name.to_string_lossy()).map(|(_, ppid)| ppid) == Some(pid)
+            })
 }
 
 async fn wait_gone(pid: i32) {
     let started = Instant::now();
     while process_tree_alive(pid) {
-        assert!(started.elapsed() < Duration::from_secs(30), "postgres {pid} is still running");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "postgres {pid} is still running"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -170,7 +206,10 @@ async fn one_command_runs_keeps_its_key_and_stops_its_postgres() {
     let federation = format!("http://127.0.0.1:{}", hanse.federation_port);
     let first_key = verified_key(&federation, "hanse.test").await;
     let postgres = postmaster_pid(&data).expect("the managed cluster runs");
-    assert!(data.join("postgres/run/.s.PGSQL.5432").exists(), "listens on a socket in the data dir");
+    assert!(
+        data.join("postgres/run/.s.PGSQL.5432").exists(),
+        "listens on a socket in the data dir"
+    );
     let conf = fs::read_to_string(data.join("postgres/postgres.log")).unwrap_or_default();
     assert!(!conf.contains("listening on IPv4"), "no TCP port: {conf}");
 
@@ -180,7 +219,11 @@ async fn one_command_runs_keeps_its_key_and_stops_its_postgres() {
 
     let mut hanse = Hanse::start(&data, &[], &[]);
     hanse.ready().await;
-    assert_eq!(verified_key(&federation_url(&hanse), "hanse.test").await, first_key, "a restart serves the same key");
+    assert_eq!(
+        verified_key(&federation_url(&hanse), "hanse.test").await,
+        first_key,
+        "a restart serves the same key"
+    );
     let postgres = postmaster_pid(&data).expect("the managed cluster runs");
     hanse.signal(Signal::SIGINT);
     assert!(hanse.wait(), "Ctrl-C stops cleanly too");
@@ -207,23 +250,32 @@ async fn a_crash_leaves_no_postgres_and_a_stale_pid_file_does_not_block() {
 
     // A power cut leaves postmaster.pid behind, naming a pid that by now
     // belongs to some other process.
-    let other = Command::new("sleep").arg("60").spawn().expect("sleep");
+    let mut other = Command::new("sleep").arg("60").spawn().expect("sleep");
     let pid_file = data.join("postgres/data/postmaster.pid");
-    fs::write(&pid_file, format!("{}\n{}\n", other.id(), data.join("postgres/data").display())).expect("write");
+    fs::write(
+        &pid_file,
+        format!("{}\n{}\n", other.id(), data.join("postgres/data").display()),
+    )
+    .expect("write");
     let mut hanse = Hanse::start(&data, &[], &[]);
     hanse.ready().await;
-    assert_eq!(verified_key(&federation_url(&hanse), "hanse.test").await, key);
+    assert_eq!(
+        verified_key(&federation_url(&hanse), "hanse.test").await,
+        key
+    );
     let postgres = postmaster_pid(&data).expect("running");
     assert_ne!(postgres, other.id() as i32);
     hanse.signal(Signal::SIGTERM);
     assert!(hanse.wait());
     wait_gone(postgres).await;
-    kill(Pid::from_raw(other.id() as i32), Signal::SIGKILL).expect("stop sleep");
+    other.kill().expect("stop sleep");
+    other.wait().expect("reap sleep");
 }
 
 /// A self-signed certificate for `localhost`, in PEM files under `dir`.
 fn test_certificate(dir: &Path) -> (PathBuf, PathBuf, reqwest::Certificate) {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     fs::write(&cert, certified.cert.pem()).expect("write cert");
     fs::write(&key, certified.key_pair.serialize_pem()).expect("write key");
@@ -235,7 +287,10 @@ fn test_certificate(dir: &Path) -> (PathBuf, PathBuf, reqwest::Certificate) {
 async fn an_external_database_and_tls_on_the_federation_listener() {
     let (_, database) = hanse_server::testing::fresh_database().await;
     let (socket, _) = hanse_server::testing::shared_cluster();
-    let url = format!("postgresql://hanse@localhost/{database}?host={}", socket.display());
+    let url = format!(
+        "postgresql://hanse@localhost/{database}?host={}",
+        socket.display()
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let (cert, key, trusted) = test_certificate(dir.path());
@@ -244,10 +299,16 @@ async fn an_external_database_and_tls_on_the_federation_listener() {
     let mut hanse = Hanse::start(
         &data,
         &["--database-url", &url],
-        &[("HANSE_TLS_CERT", cert.display().to_string()), ("HANSE_TLS_KEY", key.display().to_string())],
+        &[
+            ("HANSE_TLS_CERT", cert.display().to_string()),
+            ("HANSE_TLS_KEY", key.display().to_string()),
+        ],
     );
     hanse.ready().await;
-    assert!(!data.join("postgres").exists(), "no managed cluster when database.url is set");
+    assert!(
+        !data.join("postgres").exists(),
+        "no managed cluster when database.url is set"
+    );
 
     let https = reqwest::Client::builder()
         .add_root_certificate(trusted)
@@ -255,7 +316,10 @@ async fn an_external_database_and_tls_on_the_federation_listener() {
         .build()
         .expect("client");
     let version: Value = https
-        .get(format!("https://localhost:{}/_matrix/federation/v1/version", hanse.federation_port))
+        .get(format!(
+            "https://localhost:{}/_matrix/federation/v1/version",
+            hanse.federation_port
+        ))
         .send()
         .await
         .expect("TLS request")
@@ -264,9 +328,12 @@ async fn an_external_database_and_tls_on_the_federation_listener() {
         .expect("json");
     assert_eq!(version["server"]["name"], "Hanse");
     assert!(
-        reqwest::get(format!("http://127.0.0.1:{}/_matrix/federation/v1/version", hanse.federation_port))
-            .await
-            .is_err(),
+        reqwest::get(format!(
+            "http://127.0.0.1:{}/_matrix/federation/v1/version",
+            hanse.federation_port
+        ))
+        .await
+        .is_err(),
         "plain HTTP is not served on a TLS listener"
     );
 
@@ -278,7 +345,10 @@ async fn an_external_database_and_tls_on_the_federation_listener() {
     tokio::spawn(connection);
     let (key_id, _) = verified_key_over(&https, hanse.federation_port).await;
     let stored: String = client
-        .query_one("SELECT key_id FROM local_server_keys WHERE retired_ts IS NULL", &[])
+        .query_one(
+            "SELECT key_id FROM local_server_keys WHERE retired_ts IS NULL",
+            &[],
+        )
         .await
         .expect("query")
         .get(0);
@@ -296,15 +366,26 @@ async fn verified_key_over(https: &reqwest::Client, port: u16) -> (String, Strin
         .json()
         .await
         .expect("json");
-    let (key_id, key) = document["verify_keys"].as_object().expect("keys").iter().next().expect("a key");
+    let (key_id, key) = document["verify_keys"]
+        .as_object()
+        .expect("keys")
+        .iter()
+        .next()
+        .expect("a key");
     (key_id.clone(), key["key"].as_str().expect("key").to_owned())
 }
 
 #[test]
 fn generate_config_prints_the_documented_defaults() {
-    let output = Command::new(env!("CARGO_BIN_EXE_hanse")).arg("generate-config").output().expect("run");
+    let output = Command::new(env!("CARGO_BIN_EXE_hanse"))
+        .arg("generate-config")
+        .output()
+        .expect("run");
     assert!(output.status.success());
-    assert_eq!(String::from_utf8_lossy(&output.stdout), hanse_server::config::DEFAULT_CONFIG);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        hanse_server::config::DEFAULT_CONFIG
+    );
 }
 
 #[test]

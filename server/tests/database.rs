@@ -7,12 +7,20 @@ use hanse_server::testing::fresh_database;
 async fn migrations_are_recorded_and_rerunning_them_changes_nothing() {
     let (config, _) = fresh_database().await;
     let store = Store::connect(config.clone(), 2);
-    store::migrate(&store).await.expect("a migrated database migrates again");
+    store::migrate(&store)
+        .await
+        .expect("a migrated database migrates again");
 
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.expect("connect");
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect");
     tokio::spawn(connection);
     let applied: Vec<i32> = client
-        .query("SELECT version FROM refinery_schema_history ORDER BY version", &[])
+        .query(
+            "SELECT version FROM refinery_schema_history ORDER BY version",
+            &[],
+        )
         .await
         .expect("history")
         .iter()
@@ -24,7 +32,10 @@ async fn migrations_are_recorded_and_rerunning_them_changes_nothing() {
 #[tokio::test]
 async fn a_database_from_a_newer_hanse_is_refused() {
     let (config, _) = fresh_database().await;
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.expect("connect");
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect");
     tokio::spawn(connection);
     let newer = SCHEMA_VERSION + 1;
     client
@@ -36,11 +47,19 @@ async fn a_database_from_a_newer_hanse_is_refused() {
         .await
         .expect("pretend a newer hanse migrated");
 
-    let error = store::migrate(&Store::connect(config, 2)).await.expect_err("refused");
-    assert!(matches!(error, MigrationError::NewerSchema { found } if found == newer), "{error}");
+    let error = store::migrate(&Store::connect(config, 2))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(error, MigrationError::NewerSchema { found } if found == newer),
+        "{error}"
+    );
     let message = error.to_string();
     assert!(message.contains("newer"), "{message}");
-    assert!(message.contains("backup"), "tells the operator what to do: {message}");
+    assert!(
+        message.contains("backup"),
+        "tells the operator what to do: {message}"
+    );
 }
 
 #[tokio::test]
@@ -55,6 +74,13 @@ async fn a_fresh_database_gets_the_whole_schema() {
     let config = store::socket_config(&socket, &name);
     let store = Store::connect(config, 2);
     store::migrate(&store).await.expect("migrates from nothing");
-    store.record_signing_key("ed25519:a", "AAAA", 5).await.expect("the schema is there");
-    assert!(store.retired_signing_keys().await.expect("query").is_empty());
+    store
+        .record_signing_key("ed25519:a", "AAAA", 5)
+        .await
+        .expect("the schema is there");
+    assert!(store
+        .retired_signing_keys()
+        .await
+        .expect("query")
+        .is_empty());
 }

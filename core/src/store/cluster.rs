@@ -183,7 +183,11 @@ impl ManagedCluster {
             .arg("-c")
             .arg(format!("max_connections={}", options.max_connections));
         if !options.durable {
-            for setting in ["fsync=off", "synchronous_commit=off", "full_page_writes=off"] {
+            for setting in [
+                "fsync=off",
+                "synchronous_commit=off",
+                "full_page_writes=off",
+            ] {
                 command.arg("-c").arg(setting);
             }
         }
@@ -444,9 +448,8 @@ fn die_with_parent(command: &mut Command) {
     // SAFETY: the closure runs between fork and exec and only makes the
     // async-signal-safe prctl system call.
     unsafe {
-        command.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGINT).map_err(io::Error::from)
-        });
+        command
+            .pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGINT).map_err(io::Error::from));
     }
 }
 
@@ -531,12 +534,20 @@ mod tests {
             pg_config: root.path().join("no-pg_config"),
             versioned_root: versioned.clone(),
         };
-        assert_eq!(search.find(), Some(versioned.join("16/bin")), "newest version wins");
+        assert_eq!(
+            search.find(),
+            Some(versioned.join("16/bin")),
+            "newest version wins"
+        );
 
         let on_path = root.path().join("path-bin");
         fake_install(&on_path);
-        search.path = Some(std::env::join_paths([root.path().join("empty"), on_path.clone()]).expect("join"));
-        assert_eq!(search.find(), Some(on_path.canonicalize().expect("canonical")));
+        search.path =
+            Some(std::env::join_paths([root.path().join("empty"), on_path.clone()]).expect("join"));
+        assert_eq!(
+            search.find(),
+            Some(on_path.canonicalize().expect("canonical"))
+        );
     }
 
     #[test]

@@ -70,7 +70,11 @@ async fn migrate_locked(client: &mut deadpool_postgres::Object) -> Result<(), Mi
         .run_async(client)
         .await?;
     for migration in report.applied_migrations() {
-        tracing::info!(version = migration.version(), name = migration.name(), "applied migration");
+        tracing::info!(
+            version = migration.version(),
+            name = migration.name(),
+            "applied migration"
+        );
     }
     Ok(())
 }

@@ -3,10 +3,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::{web, HttpResponse, ResponseError};
-use hanse_core::{Homeserver, ServerIdentity};
 use hanse_core::store::RetiredKey;
+use hanse_core::{Homeserver, ServerIdentity};
 use hanse_http::MatrixError;
-use hanse_protocol::canonical_json::CanonicalJsonObject;
+use hanse_protocol::canonical_json::{object_from_json, CanonicalJsonError, CanonicalJsonValue};
+use hanse_protocol::signing::SignJsonError;
 use serde_json::{json, Map, Value};
 
 /// How long other servers may cache our keys before asking again. A day,
@@ -39,7 +40,7 @@ pub fn key_document(
     identity: &ServerIdentity,
     retired: &[RetiredKey],
     valid_until: Duration,
-) -> Result<Value, hanse_protocol::Error> {
+) -> Result<Value, KeyDocumentError> {
     let key = &identity.signing_key;
     let old_verify_keys: Map<String, Value> = retired
         .iter()
@@ -49,12 +50,21 @@ pub fn key_document(
         })
         .collect();
     let document = json!({
-        "server_name": identity.server_name.to_string(),
+        "server_name": identity.server_name.as_str(),
         "verify_keys": { key.key_id().to_string(): { "key": key.public_key_base64() } },
         "old_verify_keys": old_verify_keys,
         "valid_until_ts": u64::try_from(valid_until.as_millis()).unwrap_or(u64::MAX),
     });
-    let mut object = CanonicalJsonObject::try_from(document)?;
-    key.sign_json(&identity.server_name.to_string(), &mut object)?;
-    Ok(Value::from(object))
+    let mut object = object_from_json(document)?;
+    key.sign_json(identity.server_name.as_str(), &mut object)?;
+    Ok(CanonicalJsonValue::Object(object).into())
+}
+
+/// Building the key document failed: a bug, since hanse builds it.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyDocumentError {
+    #[error("the key document is not canonical JSON: {0}")]
+    Json(#[from] CanonicalJsonError),
+    #[error("signing the key document: {0}")]
+    Sign(#[from] SignJsonError),
 }

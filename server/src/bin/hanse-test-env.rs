@@ -58,9 +58,17 @@ fn main() -> ExitCode {
     }
     match status {
         Ok(status) if status.success() => ExitCode::SUCCESS,
-        Ok(status) => ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
+        Ok(status) => ExitCode::from(
+            status
+                .code()
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(1),
+        ),
         Err(error) => {
-            eprintln!("hanse-test-env: running {}: {error}", program.to_string_lossy());
+            eprintln!(
+                "hanse-test-env: running {}: {error}",
+                program.to_string_lossy()
+            );
             ExitCode::FAILURE
         }
     }
