@@ -61,7 +61,10 @@ pub enum LogFormat {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("configuration: {0}")]
+    #[error(
+        "configuration: {0} (settings come from the --config file, HANSE_* environment \
+         variables and flags; `hanse generate-config` lists every key)"
+    )]
     Load(#[from] config::ConfigError),
     #[error("configuration: {0}")]
     Invalid(String),

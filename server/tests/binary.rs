@@ -38,7 +38,12 @@ impl Hanse {
         let (client_port, federation_port) = (free_port(), free_port());
         let log = data_dir.with_extension(format!("{client_port}.log"));
         let log_file = fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_hanse"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hanse"));
+        // Only the settings this test gives: none from the environment.
+        for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("HANSE_")) {
+            command.env_remove(key);
+        }
+        let child = command
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--server-name", "hanse.test"])
@@ -126,8 +131,14 @@ impl Drop for Hanse {
 
 /// The server key document, with its signature checked. Returns the key ID
 /// and public key.
-async fn verified_key(base_url: &str, server_name: &str) -> (String, String) {
-    let document: Value = reqwest::get(format!("{base_url}/_matrix/key/v2/server"))
+async fn verified_key(
+    http: &reqwest::Client,
+    base_url: &str,
+    server_name: &str,
+) -> (String, String) {
+    let document: Value = http
+        .get(format!("{base_url}/_matrix/key/v2/server"))
+        .send()
         .await
         .expect("request")
         .json()
@@ -203,8 +214,12 @@ async fn one_command_runs_keeps_its_key_and_stops_its_postgres() {
 
     let mut hanse = Hanse::start(&data, &[], &[]);
     hanse.ready().await;
-    let federation = format!("http://127.0.0.1:{}", hanse.federation_port);
-    let first_key = verified_key(&federation, "hanse.test").await;
+    let first_key = verified_key(
+        &reqwest::Client::new(),
+        &federation_url(&hanse),
+        "hanse.test",
+    )
+    .await;
     let postgres = postmaster_pid(&data).expect("the managed cluster runs");
     assert!(
         data.join("postgres/run/.s.PGSQL.5432").exists(),
@@ -220,7 +235,12 @@ async fn one_command_runs_keeps_its_key_and_stops_its_postgres() {
     let mut hanse = Hanse::start(&data, &[], &[]);
     hanse.ready().await;
     assert_eq!(
-        verified_key(&federation_url(&hanse), "hanse.test").await,
+        verified_key(
+            &reqwest::Client::new(),
+            &federation_url(&hanse),
+            "hanse.test"
+        )
+        .await,
         first_key,
         "a restart serves the same key"
     );
@@ -241,7 +261,12 @@ async fn a_crash_leaves_no_postgres_and_a_stale_pid_file_does_not_block() {
 
     let mut hanse = Hanse::start(&data, &[], &[]);
     hanse.ready().await;
-    let key = verified_key(&federation_url(&hanse), "hanse.test").await;
+    let key = verified_key(
+        &reqwest::Client::new(),
+        &federation_url(&hanse),
+        "hanse.test",
+    )
+    .await;
     let postgres = postmaster_pid(&data).expect("running");
     // hanse dies without cleaning up; its PostgreSQL follows it.
     hanse.signal(Signal::SIGKILL);
@@ -260,7 +285,12 @@ async fn a_crash_leaves_no_postgres_and_a_stale_pid_file_does_not_block() {
     let mut hanse = Hanse::start(&data, &[], &[]);
     hanse.ready().await;
     assert_eq!(
-        verified_key(&federation_url(&hanse), "hanse.test").await,
+        verified_key(
+            &reqwest::Client::new(),
+            &federation_url(&hanse),
+            "hanse.test"
+        )
+        .await,
         key
     );
     let postgres = postmaster_pid(&data).expect("running");
@@ -343,7 +373,8 @@ async fn an_external_database_and_tls_on_the_federation_listener() {
         .await
         .expect("connect");
     tokio::spawn(connection);
-    let (key_id, _) = verified_key_over(&https, hanse.federation_port).await;
+    let base = format!("https://localhost:{}", hanse.federation_port);
+    let (key_id, _) = verified_key(&https, &base, "hanse.test").await;
     let stored: String = client
         .query_one(
             "SELECT key_id FROM local_server_keys WHERE retired_ts IS NULL",
@@ -355,24 +386,6 @@ async fn an_external_database_and_tls_on_the_federation_listener() {
     assert_eq!(stored, key_id);
     hanse.signal(Signal::SIGTERM);
     assert!(hanse.wait());
-}
-
-async fn verified_key_over(https: &reqwest::Client, port: u16) -> (String, String) {
-    let document: Value = https
-        .get(format!("https://localhost:{port}/_matrix/key/v2/server"))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    let (key_id, key) = document["verify_keys"]
-        .as_object()
-        .expect("keys")
-        .iter()
-        .next()
-        .expect("a key");
-    (key_id.clone(), key["key"].as_str().expect("key").to_owned())
 }
 
 #[test]
