@@ -234,8 +234,21 @@ pub fn signing_key_ids(entity: &str, object: &CanonicalJsonObject) -> Vec<KeyId>
 
 /// Decodes a published public key (unpadded base64 of 32 bytes).
 pub fn verifying_key_from_base64(encoded: &str) -> Result<VerifyingKey, InvalidPublicKey> {
-    let bytes: [u8; 32] = base64::decode(encoded)
-        .ok()
+    verifying_key_from_bytes(base64::decode(encoded).ok())
+}
+
+/// Decodes a public key that may use either base64 alphabet, as the keys
+/// identity servers put in `m.room.third_party_invite` events may.
+pub fn verifying_key_from_any_base64(encoded: &str) -> Result<VerifyingKey, InvalidPublicKey> {
+    verifying_key_from_bytes(
+        base64::decode(encoded)
+            .or_else(|_| base64::decode_url_safe(encoded))
+            .ok(),
+    )
+}
+
+fn verifying_key_from_bytes(bytes: Option<Vec<u8>>) -> Result<VerifyingKey, InvalidPublicKey> {
+    let bytes: [u8; 32] = bytes
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or(InvalidPublicKey)?;
     VerifyingKey::from_bytes(&bytes).map_err(|_| InvalidPublicKey)

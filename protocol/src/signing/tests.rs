@@ -195,6 +195,26 @@ fn key_management() {
 }
 
 #[test]
+fn identity_server_keys_may_use_either_alphabet() {
+    // A public key whose encodings differ between the two alphabets.
+    let key = (0u8..=255)
+        .map(|i| {
+            ServerSigningKey::from_seed("1", [i; 32])
+                .unwrap()
+                .verifying_key()
+        })
+        .find(|key| base64::encode(key.as_bytes()) != base64::encode_url_safe(key.as_bytes()))
+        .unwrap();
+    let standard = base64::encode(key.as_bytes());
+    let url_safe = base64::encode_url_safe(key.as_bytes());
+    assert_eq!(verifying_key_from_any_base64(&standard), Ok(key));
+    assert_eq!(verifying_key_from_any_base64(&url_safe), Ok(key));
+    assert_eq!(verifying_key_from_base64(&url_safe), Err(InvalidPublicKey));
+    assert_eq!(verifying_key_from_any_base64("AAAA"), Err(InvalidPublicKey));
+    assert_eq!(verifying_key_from_any_base64("!!"), Err(InvalidPublicKey));
+}
+
+#[test]
 fn listing_signing_keys() {
     let signed = object(
         r#"{"signatures": {"domain": {"ed25519:a": "x", "ed25519:b": "y", "curve25519:c": "z", "bad": "w"}}}"#,
