@@ -274,8 +274,9 @@ impl Pdu {
     }
 
     /// For `m.room.redaction`, the event to redact: the top-level `redacts`
-    /// up to version 10, `content.redacts` from version 11. `None` if
-    /// absent, which redaction itself causes up to version 10.
+    /// up to version 10, `content.redacts` from version 11. `None` if absent
+    /// (redacting a redaction removes it up to version 10) or, from version
+    /// 11, not an event ID.
     pub fn redacts(&self) -> Option<&EventId> {
         self.inner.redacts.as_ref()
     }
@@ -441,26 +442,29 @@ fn references(
         .collect()
 }
 
-/// The target of a redaction, from where the version keeps it. Only
-/// `m.room.redaction` events have one in their content; the top-level key
-/// of versions 1–10 is part of the PDU format for every event.
+/// The target of a redaction, from where the version keeps it.
+///
+/// Up to version 10 `redacts` is a top-level key of the PDU format, so a
+/// malformed one makes the event invalid. From version 11 it lives in the
+/// content of `m.room.redaction`, which the event format does not
+/// constrain: a malformed one there simply names no target.
 fn redacts(
     object: &CanonicalJsonObject,
     event_type: &str,
     version: &RoomVersion,
 ) -> Result<Option<EventId>, PduError> {
-    let value = if version.redacts_in_content {
+    if version.redacts_in_content {
         if event_type != "m.room.redaction" {
             return Ok(None);
         }
-        object
+        return Ok(object
             .get("content")
             .and_then(CanonicalJsonValue::as_object)
             .and_then(|content| content.get("redacts"))
-    } else {
-        object.get("redacts")
-    };
-    match value {
+            .and_then(CanonicalJsonValue::as_str)
+            .and_then(|id| EventId::parse(id).ok()));
+    }
+    match object.get("redacts") {
         None => Ok(None),
         Some(CanonicalJsonValue::String(id)) => parse_id("redacts", id, EventId::parse).map(Some),
         Some(_) => Err(wrong_type("redacts", "an event ID string")),

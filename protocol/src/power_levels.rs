@@ -141,7 +141,9 @@ impl PowerLevels {
     ///
     /// Unknown keys are ignored. Every known key that is present must be
     /// well-formed for the version, or the whole content is refused: a level
-    /// that cannot be read cannot be enforced either.
+    /// that cannot be read cannot be enforced either. The exception is
+    /// `notifications` before version 6, which the authorisation rules never
+    /// read: there, entries that are not levels are left out.
     pub fn from_content(
         content: &CanonicalJsonObject,
         version: &RoomVersion,
@@ -163,10 +165,15 @@ impl PowerLevels {
                 Err(_) => Err(PowerLevelsError::InvalidUserId(user)),
             })
             .collect::<Result<_, _>>()?;
+        let notifications = if version.limit_notifications_power_levels {
+            level_map(content, "notifications", strings_allowed)?
+        } else {
+            readable_levels(content, "notifications", strings_allowed)
+        };
         Ok(Self {
             single,
             events: level_map(content, "events", strings_allowed)?,
-            notifications: level_map(content, "notifications", strings_allowed)?,
+            notifications,
             users,
             privileged_creators: version.additional_creators,
         })
@@ -329,7 +336,7 @@ pub fn room_creators(create_event: &Pdu, version: &RoomVersion) -> Vec<UserId> {
 
 /// Reads one level: an integer, or before version 10 also a string holding
 /// one.
-pub(crate) fn parse_level(value: &CanonicalJsonValue, strings_allowed: bool) -> Option<i64> {
+fn parse_level(value: &CanonicalJsonValue, strings_allowed: bool) -> Option<i64> {
     match value {
         CanonicalJsonValue::Integer(level) => Some(*level),
         CanonicalJsonValue::String(text) if strings_allowed => parse_integer_string(text),
@@ -361,6 +368,21 @@ fn parse_integer_string(text: &str) -> Option<i64> {
     (MIN_SAFE_INTEGER..=MAX_SAFE_INTEGER)
         .contains(&value)
         .then_some(value)
+}
+
+/// The entries of `content[key]` that are levels, ignoring anything else.
+fn readable_levels(
+    content: &CanonicalJsonObject,
+    key: &str,
+    strings_allowed: bool,
+) -> BTreeMap<String, i64> {
+    content
+        .get(key)
+        .and_then(CanonicalJsonValue::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(entry, value)| Some((entry.clone(), parse_level(value, strings_allowed)?)))
+        .collect()
 }
 
 /// Reads `events`, `notifications` or `users`: absent is empty, otherwise an

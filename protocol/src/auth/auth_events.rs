@@ -15,7 +15,7 @@ use super::{AuthError, AuthState};
 ///
 /// From version 12 the create event is not cited but implied by the room
 /// ID; it is included here all the same, since the rules consult it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AuthEvents {
     events: BTreeMap<(String, String), Pdu>,
 }

@@ -1,6 +1,6 @@
-//! The rules about the room's creation: the create event itself (rule 1)
-//! and, from version 12, that every other event's room ID is derived from
-//! it (rule 2).
+//! The rules that revolve around the create event: the create event itself
+//! (rule 1), from version 12 that every other event's room ID is derived
+//! from it (rule 2), and its `m.federate` setting (rule 3 / 4).
 
 use crate::canonical_json::CanonicalJsonValue;
 use crate::identifiers::UserId;

@@ -210,6 +210,24 @@ fn strings_are_accepted_in_the_maps_before_v10() {
 }
 
 #[test]
+fn notifications_are_only_validated_from_v6() {
+    let value = json!({"notifications": {"room": "x", "ok": 3}});
+    let parsed = levels(value.clone(), RoomVersionId::V5);
+    assert_eq!(parsed.notification_level("room"), Some(50));
+    assert_eq!(parsed.notification_level("ok"), Some(3));
+    assert!(levels(json!({"notifications": [1]}), RoomVersionId::V1)
+        .notifications()
+        .is_empty());
+    assert_eq!(
+        PowerLevels::from_content(&content(value), RoomVersionId::V6.rules()),
+        Err(PowerLevelsError::EntryNotAnInteger {
+            key: "notifications",
+            entry: "room".into()
+        })
+    );
+}
+
+#[test]
 fn malformed_content_names_the_key() {
     let cases = [
         (
@@ -237,7 +255,7 @@ fn malformed_content_names_the_key() {
         ),
     ];
     for (value, error) in cases {
-        for version in [RoomVersionId::V1, RoomVersionId::V12] {
+        for version in [RoomVersionId::V6, RoomVersionId::V12] {
             let result = PowerLevels::from_content(&content(value.clone()), version.rules());
             assert_eq!(result.as_ref(), Err(&error), "{value}");
         }
