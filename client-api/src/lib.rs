@@ -1,21 +1,62 @@
 //! The Matrix client-server API: translates HTTP requests into hanse-core
 //! calls. The route table below reads like the spec's table of contents.
 
+mod account;
+mod auth;
+mod devices;
 mod discovery;
+mod profile;
+mod uia;
 mod versions;
 
+use actix_web::web::{delete, get, post, put};
 use actix_web::web;
 use hanse_http::endpoint;
 
 pub use discovery::ClientDiscovery;
 
+const V3: &str = "/_matrix/client/v3";
+const V1: &str = "/_matrix/client/v1";
+
 /// Registers every client-server endpoint.
 pub fn routes(config: &mut web::ServiceConfig) {
+    use account::{credentials, login, register, session};
+    let v3 = |path: &str| endpoint(&format!("{V3}{path}"));
     config
         // Server discovery and API versions
+        .service(endpoint("/.well-known/matrix/client").route(get().to(discovery::well_known_client)))
+        .service(endpoint("/_matrix/client/versions").route(get().to(versions::versions)))
+        // Account registration
+        .service(v3("/register").route(post().to(register::register)))
+        .service(v3("/register/available").route(get().to(register::available)))
         .service(
-            endpoint("/.well-known/matrix/client")
-                .route(web::get().to(discovery::well_known_client)),
+            endpoint(&format!("{V1}/register/m.login.registration_token/validity"))
+                .route(get().to(register::token_validity)),
         )
-        .service(endpoint("/_matrix/client/versions").route(web::get().to(versions::versions)));
+        // Login and sessions
+        .service(v3("/login").route(get().to(login::login_flows)).route(post().to(login::login)))
+        .service(v3("/refresh").route(post().to(session::refresh)))
+        .service(v3("/logout").route(post().to(session::logout)))
+        .service(v3("/logout/all").route(post().to(session::logout_all)))
+        .service(v3("/account/whoami").route(get().to(session::whoami)))
+        // Account management
+        .service(v3("/account/password").route(post().to(credentials::change_password)))
+        .service(v3("/account/deactivate").route(post().to(credentials::deactivate)))
+        // Device management
+        .service(v3("/devices").route(get().to(devices::list)))
+        .service(
+            v3("/devices/{deviceId}")
+                .route(get().to(devices::get))
+                .route(put().to(devices::update))
+                .route(delete().to(devices::delete)),
+        )
+        .service(v3("/delete_devices").route(post().to(devices::delete_many)))
+        // Profiles
+        .service(v3("/profile/{userId}").route(get().to(profile::get_profile)))
+        .service(
+            v3("/profile/{userId}/{keyName}")
+                .route(get().to(profile::get_field))
+                .route(put().to(profile::set_field))
+                .route(delete().to(profile::delete_field)),
+        );
 }

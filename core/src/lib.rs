@@ -1,12 +1,18 @@
 //! hanse-core: what happens on this server. Storage lives here and only
 //! here (see [`store`]); HTTP does not.
 
+pub mod accounts;
+pub mod clock;
+mod error;
 mod identity;
+pub mod settings;
 pub mod store;
 
 use std::sync::Arc;
 
+pub use error::{Error, Result};
 pub use identity::ServerIdentity;
+pub use settings::{RegistrationPolicy, Settings};
 pub use store::{Store, StoreError};
 
 /// Everything a request handler needs to act for this server. Cheap to
@@ -14,13 +20,15 @@ pub use store::{Store, StoreError};
 #[derive(Debug, Clone)]
 pub struct Homeserver {
     pub identity: Arc<ServerIdentity>,
+    pub settings: Arc<Settings>,
     pub store: Store,
 }
 
 impl Homeserver {
-    pub fn new(identity: ServerIdentity, store: Store) -> Self {
+    pub fn new(identity: ServerIdentity, settings: Settings, store: Store) -> Self {
         Self {
             identity: Arc::new(identity),
+            settings: Arc::new(settings),
             store,
         }
     }

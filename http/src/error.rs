@@ -13,14 +13,22 @@ use serde_json::{Map, Value};
 pub enum ErrorCode {
     BadJson,
     Forbidden,
+    GuestAccessForbidden,
     InvalidParam,
+    InvalidUsername,
+    KeyTooLarge,
     MissingParam,
+    MissingToken,
     NotFound,
     NotJson,
+    ProfileTooLarge,
     TooLarge,
     Unauthorized,
     Unknown,
+    UnknownToken,
     Unrecognized,
+    UserDeactivated,
+    UserInUse,
 }
 
 impl ErrorCode {
@@ -28,14 +36,22 @@ impl ErrorCode {
         match self {
             Self::BadJson => "M_BAD_JSON",
             Self::Forbidden => "M_FORBIDDEN",
+            Self::GuestAccessForbidden => "M_GUEST_ACCESS_FORBIDDEN",
             Self::InvalidParam => "M_INVALID_PARAM",
+            Self::InvalidUsername => "M_INVALID_USERNAME",
+            Self::KeyTooLarge => "M_KEY_TOO_LARGE",
             Self::MissingParam => "M_MISSING_PARAM",
+            Self::MissingToken => "M_MISSING_TOKEN",
             Self::NotFound => "M_NOT_FOUND",
             Self::NotJson => "M_NOT_JSON",
+            Self::ProfileTooLarge => "M_PROFILE_TOO_LARGE",
             Self::TooLarge => "M_TOO_LARGE",
             Self::Unauthorized => "M_UNAUTHORIZED",
             Self::Unknown => "M_UNKNOWN",
+            Self::UnknownToken => "M_UNKNOWN_TOKEN",
             Self::Unrecognized => "M_UNRECOGNIZED",
+            Self::UserDeactivated => "M_USER_DEACTIVATED",
+            Self::UserInUse => "M_USER_IN_USE",
         }
     }
 }
@@ -118,6 +134,37 @@ impl MatrixError {
         body.insert("errcode".into(), self.errcode.as_str().into());
         body.insert("error".into(), self.error.clone().into());
         Value::Object(body)
+    }
+}
+
+impl From<hanse_core::Error> for MatrixError {
+    /// The one place core errors become errcodes and statuses.
+    fn from(error: hanse_core::Error) -> Self {
+        use hanse_core::Error as E;
+        let message = error.to_string();
+        let (status, errcode) = match &error {
+            E::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            E::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            E::InvalidParam(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidParam),
+            E::MissingParam(_) => (StatusCode::BAD_REQUEST, ErrorCode::MissingParam),
+            E::InvalidUsername(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidUsername),
+            E::UserInUse => (StatusCode::BAD_REQUEST, ErrorCode::UserInUse),
+            E::ProfileTooLarge => (StatusCode::BAD_REQUEST, ErrorCode::ProfileTooLarge),
+            E::KeyTooLarge => (StatusCode::BAD_REQUEST, ErrorCode::KeyTooLarge),
+            E::UnknownToken { .. } => (StatusCode::UNAUTHORIZED, ErrorCode::UnknownToken),
+            E::UserDeactivated => (StatusCode::FORBIDDEN, ErrorCode::UserDeactivated),
+            E::GuestAccessForbidden => (StatusCode::FORBIDDEN, ErrorCode::GuestAccessForbidden),
+            E::Unknown(_) => (StatusCode::BAD_REQUEST, ErrorCode::Unknown),
+            E::Store(_) | E::Internal(_) => {
+                tracing::error!(%error, "request failed");
+                return Self::internal();
+            }
+        };
+        let mut matrix = Self::new(status, errcode, message);
+        if let E::UnknownToken { soft_logout } = error {
+            matrix.extra.insert("soft_logout".into(), soft_logout.into());
+        }
+        matrix
     }
 }
 

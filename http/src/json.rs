@@ -20,19 +20,50 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = LocalBoxFuture<'static, Result<Self, MatrixError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = BodyLimit::of(req);
-        let mut payload = payload.take();
+        let body = read_body(req, payload);
+        Box::pin(async move { parse(&body.await?).map(Json) })
+    }
+}
+
+/// A JSON request body that clients may leave out altogether, as some do
+/// on the first step of user-interactive authentication; an empty body
+/// reads as `T::default()`.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
+    type Error = MatrixError;
+    type Future = LocalBoxFuture<'static, Result<Self, MatrixError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_body(req, payload);
         Box::pin(async move {
-            let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(MatrixError::not_json)?;
-                if body.len() + chunk.len() > limit {
-                    return Err(MatrixError::too_large(limit));
-                }
-                body.extend_from_slice(&chunk);
+            let body = body.await?;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJson(T::default()));
             }
-            parse(&body).map(Json)
+            parse(&body).map(OptionalJson)
         })
+    }
+}
+
+/// Reads the whole body, refusing it once it passes the configured limit.
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl std::future::Future<Output = Result<BytesMut, MatrixError>> {
+    let limit = BodyLimit::of(req);
+    let mut payload = payload.take();
+    async move {
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(MatrixError::not_json)?;
+            if body.len() + chunk.len() > limit {
+                return Err(MatrixError::too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 

@@ -8,6 +8,6 @@ pub mod middleware;
 mod routing;
 
 pub use error::{method_not_allowed, unrecognized_path, ErrorCode, MatrixError};
-pub use json::{parse as parse_json, Json};
+pub use json::{parse as parse_json, Json, OptionalJson};
 pub use limits::BodyLimit;
 pub use routing::endpoint;

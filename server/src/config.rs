@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use config::{Environment, File, FileFormat};
+use hanse_core::RegistrationPolicy;
 use serde::Deserialize;
 
 /// The commented default configuration.
@@ -24,18 +25,11 @@ pub struct Config {
     pub public_baseurl: Option<String>,
     pub well_known_server: Option<String>,
     pub registration: RegistrationPolicy,
+    pub refreshable_token_lifetime_secs: u64,
     pub max_request_body_bytes: usize,
     pub shutdown_timeout_secs: u64,
     pub database: DatabaseConfig,
     pub log: LogConfig,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RegistrationPolicy {
-    Closed,
-    Token,
-    Open,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +134,11 @@ impl Config {
                 "database.pool_size must be at least 1".into(),
             ));
         }
+        if self.refreshable_token_lifetime_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "refreshable_token_lifetime_secs must be at least 1".into(),
+            ));
+        }
         if self.max_request_body_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "max_request_body_bytes must be at least 1".into(),
@@ -165,6 +164,16 @@ impl Config {
             };
             format!("{host}:{}", self.federation_listen.port())
         })
+    }
+
+    /// The settings hanse-core takes from the configuration.
+    pub fn core_settings(&self) -> hanse_core::Settings {
+        hanse_core::Settings {
+            registration: self.registration,
+            refreshable_token_lifetime: std::time::Duration::from_secs(
+                self.refreshable_token_lifetime_secs,
+            ),
+        }
     }
 
     /// Where the managed PostgreSQL cluster lives.

@@ -1,5 +1,7 @@
 //! Logging through tracing, as the operator configured it.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
@@ -11,6 +13,7 @@ pub fn init(config: &LogConfig) -> Result<(), String> {
         .map_err(|e| format!("log.filter {:?} is not a valid filter: {e}", config.filter))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let installed = match config.format {
         LogFormat::Pretty => builder.try_init(),

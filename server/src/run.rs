@@ -76,6 +76,7 @@ pub fn run(config: Config) -> Result<(), String> {
                 server_name,
                 signing_key,
             },
+            config.core_settings(),
             store,
         );
         let http = app::serve(homeserver, http_settings(&config), listeners, tls)

@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use hanse_client_api::ClientDiscovery;
 use hanse_core::store::{self, Store};
-use hanse_core::{Homeserver, ServerIdentity};
+use hanse_core::{Homeserver, RegistrationPolicy, ServerIdentity, Settings};
 use hanse_federation::FederationDiscovery;
 use hanse_protocol::identifiers::ServerName;
 use hanse_protocol::signing::ServerSigningKey;
@@ -73,8 +73,30 @@ pub struct TestServer {
     handles: [ServerHandle; 2],
 }
 
+/// Settings a test may choose for its server.
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    pub settings: Settings,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            settings: Settings {
+                registration: RegistrationPolicy::Open,
+                refreshable_token_lifetime: Duration::from_secs(300),
+            },
+        }
+    }
+}
+
 impl TestServer {
+    /// A server with open registration.
     pub async fn start() -> Self {
+        Self::start_with(TestOptions::default()).await
+    }
+
+    pub async fn start_with(options: TestOptions) -> Self {
         let (pg_config, database) = fresh_database().await;
         let client = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
         let federation = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
@@ -96,7 +118,7 @@ impl TestServer {
             server_name: ServerName::parse(&server_name).expect("a valid server name"),
             signing_key,
         };
-        let homeserver = Homeserver::new(identity, store);
+        let homeserver = Homeserver::new(identity, options.settings, store);
         let settings = HttpSettings {
             body_limit: TEST_BODY_LIMIT,
             client_discovery: ClientDiscovery {

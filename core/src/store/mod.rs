@@ -1,14 +1,22 @@
 //! PostgreSQL storage. Every SQL statement of hanse lives below this module.
 
+mod accounts;
 mod cluster;
 mod database;
+mod devices;
 mod migrate;
 mod server_keys;
+mod tokens;
+mod uia;
 
 pub use cluster::{socket_config, ClusterError, ClusterOptions, ManagedCluster, SUPERUSER};
 pub use database::{create_database, DatabaseError};
 pub use migrate::{migrate, MigrationError, SCHEMA_VERSION};
+pub use accounts::{AccountRow, NewAccount};
+pub use devices::DeviceRow;
 pub use server_keys::RetiredKey;
+pub use tokens::{NewTokens, RefreshTokenRow, TokenOwner};
+pub use uia::{RegistrationTokenRow, UiaSessionRow};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;

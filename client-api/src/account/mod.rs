@@ -1,0 +1,6 @@
+//! Account management: registration, login, sessions, credentials.
+
+pub mod credentials;
+pub mod login;
+pub mod register;
+pub mod session;

@@ -1,0 +1,49 @@
+//! A user's devices.
+
+use hanse_protocol::identifiers::UserId;
+
+use crate::store::DeviceRow;
+use crate::{Error, Homeserver, Result};
+
+/// A device as its owner sees it.
+pub type Device = DeviceRow;
+
+impl Homeserver {
+    pub async fn devices(&self, user_id: &UserId) -> Result<Vec<Device>> {
+        Ok(self.store.devices(user_id.as_str()).await?)
+    }
+
+    pub async fn device(&self, user_id: &UserId, device_id: &str) -> Result<Device> {
+        self.store
+            .device(user_id.as_str(), device_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no device {device_id}")))
+    }
+
+    /// Renames a device; `None` removes its name.
+    pub async fn rename_device(
+        &self,
+        user_id: &UserId,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> Result<()> {
+        if display_name.is_some_and(|name| name.len() > super::MAX_DEVICE_FIELD_BYTES) {
+            return Err(Error::InvalidParam("the device name is too long".into()));
+        }
+        if !self
+            .store
+            .set_device_display_name(user_id.as_str(), device_id, display_name)
+            .await?
+        {
+            return Err(Error::NotFound(format!("no device {device_id}")));
+        }
+        Ok(())
+    }
+
+    /// Deletes devices and logs them out. Unknown IDs are ignored, as
+    /// deleting is idempotent.
+    pub async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> Result<()> {
+        self.store.delete_devices(user_id.as_str(), device_ids).await?;
+        Ok(())
+    }
+}

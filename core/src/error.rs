@@ -1,0 +1,46 @@
+//! The one error type of hanse-core. The HTTP layer maps each variant to
+//! the spec's errcode and status in one place (hanse-http).
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is understood but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// A parameter has an unacceptable value.
+    #[error("{0}")]
+    InvalidParam(String),
+    /// A required parameter is missing.
+    #[error("{0}")]
+    MissingParam(String),
+    #[error("{0}")]
+    InvalidUsername(String),
+    #[error("this user ID is already taken")]
+    UserInUse,
+    /// The access token is unknown, revoked or expired. `soft_logout`: the
+    /// device still exists and may get a new token without losing its keys.
+    #[error("unknown or expired access token")]
+    UnknownToken { soft_logout: bool },
+    #[error("this account has been deactivated")]
+    UserDeactivated,
+    #[error("the profile would be larger than 64 KiB")]
+    ProfileTooLarge,
+    #[error("the profile field name is longer than 255 bytes")]
+    KeyTooLarge,
+    #[error("guest access is not enabled on this server")]
+    GuestAccessForbidden,
+    /// A login type, identifier type or UIA session the server does not
+    /// know.
+    #[error("{0}")]
+    Unknown(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug or an unexpected failure; details go to the log only.
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
