@@ -69,7 +69,13 @@ pub async fn delete(
 ) -> Result<HttpResponse, MatrixError> {
     // A device that does not exist is reported before asking for a password.
     homeserver.device(&session.user_id, &device_id).await?;
-    delete_with_auth(&homeserver, &session, vec![device_id.into_inner()], body.auth).await
+    delete_with_auth(
+        &homeserver,
+        &session,
+        vec![device_id.into_inner()],
+        body.auth,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,9 +108,11 @@ async fn delete_with_auth(
         .await?;
     let authorised = match authorised(outcome) {
         Ok(authorised) => authorised,
-        Err(challenge) => return Ok(challenge),
+        Err(challenge) => return Ok(*challenge),
     };
-    homeserver.delete_devices(&session.user_id, &device_ids).await?;
+    homeserver
+        .delete_devices(&session.user_id, &device_ids)
+        .await?;
     homeserver.finish_uia(&authorised).await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }

@@ -9,8 +9,8 @@ mod profile;
 mod uia;
 mod versions;
 
-use actix_web::web::{delete, get, post, put};
 use actix_web::web;
+use actix_web::web::{delete, get, post, put};
 use hanse_http::endpoint;
 
 pub use discovery::ClientDiscovery;
@@ -24,17 +24,25 @@ pub fn routes(config: &mut web::ServiceConfig) {
     let v3 = |path: &str| endpoint(&format!("{V3}{path}"));
     config
         // Server discovery and API versions
-        .service(endpoint("/.well-known/matrix/client").route(get().to(discovery::well_known_client)))
+        .service(
+            endpoint("/.well-known/matrix/client").route(get().to(discovery::well_known_client)),
+        )
         .service(endpoint("/_matrix/client/versions").route(get().to(versions::versions)))
         // Account registration
         .service(v3("/register").route(post().to(register::register)))
         .service(v3("/register/available").route(get().to(register::available)))
         .service(
-            endpoint(&format!("{V1}/register/m.login.registration_token/validity"))
-                .route(get().to(register::token_validity)),
+            endpoint(&format!(
+                "{V1}/register/m.login.registration_token/validity"
+            ))
+            .route(get().to(register::token_validity)),
         )
         // Login and sessions
-        .service(v3("/login").route(get().to(login::login_flows)).route(post().to(login::login)))
+        .service(
+            v3("/login")
+                .route(get().to(login::login_flows))
+                .route(post().to(login::login)),
+        )
         .service(v3("/refresh").route(post().to(session::refresh)))
         .service(v3("/logout").route(post().to(session::logout)))
         .service(v3("/logout/all").route(post().to(session::logout_all)))

@@ -5,11 +5,12 @@ use hanse_core::accounts::uia::{Authorised, Challenge, UiaOutcome};
 use hanse_http::MatrixError;
 use serde_json::{json, Value};
 
-/// The session's authorisation, or the 401 challenge to send back.
-pub fn authorised(outcome: UiaOutcome) -> Result<Authorised, HttpResponse> {
+/// The session's authorisation, or the 401 challenge to send back (boxed:
+/// a response is large and the challenge is the uncommon path).
+pub fn authorised(outcome: UiaOutcome) -> Result<Authorised, Box<HttpResponse>> {
     match outcome {
         UiaOutcome::Authorised(authorised) => Ok(authorised),
-        UiaOutcome::Challenge(challenge) => Err(challenge_response(challenge)),
+        UiaOutcome::Challenge(challenge) => Err(Box::new(challenge_response(challenge))),
     }
 }
 

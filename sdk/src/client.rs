@@ -1,7 +1,9 @@
-//! The client: one homeserver, one (eventually logged-in) user.
+//! The client: one homeserver, and the access token of one device.
 
+use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::{json, Value};
 
 use crate::{Error, MatrixErrorBody};
 
@@ -10,7 +12,19 @@ use crate::{Error, MatrixErrorBody};
 pub struct Versions {
     pub versions: Vec<String>,
     #[serde(default)]
-    pub unstable_features: serde_json::Map<String, serde_json::Value>,
+    pub unstable_features: serde_json::Map<String, Value>,
+}
+
+/// A logged-in device, from registration, login or refresh.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoginInfo {
+    pub user_id: String,
+    pub device_id: String,
+    pub access_token: String,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub expires_in_ms: Option<i64>,
 }
 
 /// A client of one homeserver.
@@ -18,6 +32,7 @@ pub struct Versions {
 pub struct Client {
     http: reqwest::Client,
     base_url: String,
+    access_token: Option<String>,
 }
 
 impl Client {
@@ -26,6 +41,15 @@ impl Client {
         Self {
             http: reqwest::Client::new(),
             base_url: base_url.into().trim_end_matches('/').to_owned(),
+            access_token: None,
+        }
+    }
+
+    /// The same client acting with `access_token`.
+    pub fn with_token(&self, access_token: impl Into<String>) -> Self {
+        Self {
+            access_token: Some(access_token.into()),
+            ..self.clone()
         }
     }
 
@@ -54,24 +78,138 @@ impl Client {
         Ok(well_known.homeserver.base_url)
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base_url))
-            .send()
-            .await?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response.json().await?);
+    /// Registers an account through user-interactive authentication, doing
+    /// the stage the server offers: `m.login.dummy`, or
+    /// `m.login.registration_token` with `token`.
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        token: Option<&str>,
+    ) -> Result<LoginInfo, Error> {
+        let mut body = json!({ "username": username, "password": password });
+        let challenge = match self
+            .send_raw(Method::POST, "/_matrix/client/v3/register", &body)
+            .await?
+        {
+            (200, value) => return Ok(serde_json::from_value(value)?),
+            (401, challenge) => challenge,
+            (status, value) => return Err(Error::from_response(status, value)),
+        };
+        let stage = match token {
+            Some(token) => json!({ "type": "m.login.registration_token", "token": token }),
+            None => json!({ "type": "m.login.dummy" }),
+        };
+        body["auth"] = stage;
+        body["auth"]["session"] = challenge["session"].clone();
+        self.post("/_matrix/client/v3/register", &body).await
+    }
+
+    /// Logs in with a password on a new device.
+    pub async fn login(&self, user: &str, password: &str) -> Result<LoginInfo, Error> {
+        self.post(
+            "/_matrix/client/v3/login",
+            &json!({
+                "type": "m.login.password",
+                "identifier": { "type": "m.id.user", "user": user },
+                "password": password,
+            }),
+        )
+        .await
+    }
+
+    /// GET /account/whoami: (user ID, device ID).
+    pub async fn whoami(&self) -> Result<(String, String), Error> {
+        #[derive(Deserialize)]
+        struct WhoAmI {
+            user_id: String,
+            device_id: String,
         }
-        match response.json::<MatrixErrorBody>().await {
-            Ok(body) => Err(Error::Matrix {
-                status: status.as_u16(),
-                body,
-            }),
-            Err(_) => Err(Error::Unexpected {
-                status: status.as_u16(),
-            }),
+        let who: WhoAmI = self.get("/_matrix/client/v3/account/whoami").await?;
+        Ok((who.user_id, who.device_id))
+    }
+
+    pub async fn logout(&self) -> Result<(), Error> {
+        self.post::<Value>("/_matrix/client/v3/logout", &json!({}))
+            .await?;
+        Ok(())
+    }
+
+    /// A GET of `path`, its answer parsed.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        self.call(Method::GET, path, None).await
+    }
+
+    /// A POST of `body` to `path`, its answer parsed.
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T, Error> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    /// A PUT of `body` to `path`, its answer parsed.
+    pub async fn put<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T, Error> {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, Error> {
+        let (status, value) = match body {
+            Some(body) => self.send_raw(method, path, body).await?,
+            None => self.send_raw_without_body(method, path).await?,
+        };
+        if (200..300).contains(&status) {
+            Ok(serde_json::from_value(value)?)
+        } else {
+            Err(Error::from_response(status, value))
+        }
+    }
+
+    /// Sends a request and returns the status and JSON body, whatever they
+    /// are: for callers that handle error answers themselves.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<(u16, Value), Error> {
+        self.finish(self.request(method, path).json(body)).await
+    }
+
+    async fn send_raw_without_body(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<(u16, Value), Error> {
+        self.finish(self.request(method, path)).await
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url));
+        match &self.access_token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    async fn finish(&self, request: reqwest::RequestBuilder) -> Result<(u16, Value), Error> {
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await?;
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok((status, value))
+    }
+}
+
+impl Error {
+    fn from_response(status: u16, body: Value) -> Self {
+        match serde_json::from_value::<MatrixErrorBody>(body) {
+            Ok(body) => Error::Matrix { status, body },
+            Err(_) => Error::Unexpected { status },
         }
     }
 }

@@ -4,5 +4,6 @@
 mod client;
 mod error;
 
-pub use client::{Client, Versions};
+pub use client::{Client, LoginInfo, Versions};
 pub use error::{Error, MatrixErrorBody};
+pub use reqwest::Method;

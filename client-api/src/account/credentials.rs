@@ -38,7 +38,7 @@ pub async fn change_password(
         .await?;
     let authorised = match authorised(outcome) {
         Ok(authorised) => authorised,
-        Err(challenge) => return Ok(challenge),
+        Err(challenge) => return Ok(*challenge),
     };
     homeserver
         .change_password(
@@ -72,7 +72,7 @@ pub async fn deactivate(
         .await?;
     let authorised = match authorised(outcome) {
         Ok(authorised) => authorised,
-        Err(challenge) => return Ok(challenge),
+        Err(challenge) => return Ok(*challenge),
     };
     homeserver.deactivate(&session.user_id).await?;
     homeserver.finish_uia(&authorised).await?;

@@ -53,7 +53,7 @@ pub async fn register(
         .await?;
     let authorised = match authorised(outcome) {
         Ok(authorised) => authorised,
-        Err(challenge) => return Ok(challenge),
+        Err(challenge) => return Ok(*challenge),
     };
     if homeserver.settings.registration == RegistrationPolicy::Token {
         homeserver
@@ -115,7 +115,9 @@ pub async fn token_validity(
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, MatrixError> {
     if homeserver.settings.registration != RegistrationPolicy::Token {
-        return Err(Error::Forbidden("registration tokens are not in use on this server".into()).into());
+        return Err(
+            Error::Forbidden("registration tokens are not in use on this server".into()).into(),
+        );
     }
     let valid = homeserver.registration_token_valid(&query.token).await?;
     Ok(HttpResponse::Ok().json(json!({ "valid": valid })))

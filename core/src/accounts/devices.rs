@@ -43,7 +43,9 @@ impl Homeserver {
     /// Deletes devices and logs them out. Unknown IDs are ignored, as
     /// deleting is idempotent.
     pub async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> Result<()> {
-        self.store.delete_devices(user_id.as_str(), device_ids).await?;
+        self.store
+            .delete_devices(user_id.as_str(), device_ids)
+            .await?;
         Ok(())
     }
 }

@@ -4,6 +4,7 @@ mod devices;
 mod password;
 mod profile;
 mod registration;
+mod registration_tokens;
 mod tokens;
 pub mod uia;
 
@@ -48,8 +49,12 @@ impl Homeserver {
         let user_id = if user.starts_with('@') {
             UserId::parse(user).map_err(|e| Error::Forbidden(format!("invalid user ID: {e}")))?
         } else {
-            UserId::parse(&format!("@{}:{}", user.to_lowercase(), self.identity.server_name))
-                .map_err(|e| Error::Forbidden(format!("invalid user name: {e}")))?
+            UserId::parse(&format!(
+                "@{}:{}",
+                user.to_lowercase(),
+                self.identity.server_name
+            ))
+            .map_err(|e| Error::Forbidden(format!("invalid user name: {e}")))?
         };
         if user_id.server_name() != &self.identity.server_name {
             return Err(Error::Forbidden(format!(
@@ -99,7 +104,10 @@ impl Homeserver {
         device: DeviceRequest,
         with_refresh: bool,
     ) -> Result<LoggedIn> {
-        for value in [&device.device_id, &device.initial_display_name].into_iter().flatten() {
+        for value in [&device.device_id, &device.initial_display_name]
+            .into_iter()
+            .flatten()
+        {
             if value.is_empty() || value.len() > MAX_DEVICE_FIELD_BYTES {
                 return Err(Error::InvalidParam(format!(
                     "device IDs and names must have between 1 and {MAX_DEVICE_FIELD_BYTES} bytes"
@@ -117,7 +125,9 @@ impl Homeserver {
                 now_ms(),
             )
             .await?;
-        let tokens = self.issue_tokens(&user_id, &device_id, with_refresh).await?;
+        let tokens = self
+            .issue_tokens(&user_id, &device_id, with_refresh)
+            .await?;
         Ok(LoggedIn {
             user_id,
             device_id,
@@ -135,18 +145,28 @@ impl Homeserver {
         keep: Option<&str>,
     ) -> Result<()> {
         let hash = password::hash(new_password).await?;
-        if !self.store.set_password_hash(user_id.as_str(), &hash).await? {
+        if !self
+            .store
+            .set_password_hash(user_id.as_str(), &hash)
+            .await?
+        {
             return Err(Error::NotFound(format!("no active account {user_id}")));
         }
         if logout_devices {
-            self.store.delete_other_devices(user_id.as_str(), keep).await?;
+            self.store
+                .delete_other_devices(user_id.as_str(), keep)
+                .await?;
         }
         Ok(())
     }
 
     /// Deactivates the account for good.
     pub async fn deactivate(&self, user_id: &UserId) -> Result<()> {
-        if !self.store.deactivate_account(user_id.as_str(), now_ms()).await? {
+        if !self
+            .store
+            .deactivate_account(user_id.as_str(), now_ms())
+            .await?
+        {
             return Err(Error::NotFound(format!("no active account {user_id}")));
         }
         tracing::info!(%user_id, "account deactivated");

@@ -21,7 +21,12 @@ impl Homeserver {
     }
 
     /// Sets one field of the user's own profile.
-    pub async fn set_profile_field(&self, user_id: &UserId, field: &str, value: Value) -> Result<()> {
+    pub async fn set_profile_field(
+        &self,
+        user_id: &UserId,
+        field: &str,
+        value: Value,
+    ) -> Result<()> {
         if field.len() > MAX_FIELD_NAME_BYTES {
             return Err(Error::KeyTooLarge);
         }
@@ -36,24 +41,33 @@ impl Homeserver {
                 return Err(Error::InvalidParam(format!("`{field}` must be a string")));
             }
             AVATAR_URL if !value.as_str().is_some_and(|url| url.starts_with("mxc://")) => {
-                return Err(Error::InvalidParam("`avatar_url` must be an mxc:// URI".into()));
+                return Err(Error::InvalidParam(
+                    "`avatar_url` must be an mxc:// URI".into(),
+                ));
             }
             _ => {}
         }
         let mut profile = self.store.profile_fields(user_id.as_str()).await?;
         profile.insert(field.to_owned(), value.clone());
-        if serde_json::to_vec(&profile).map_or(usize::MAX, |bytes| bytes.len()) > MAX_PROFILE_BYTES {
+        if serde_json::to_vec(&profile).map_or(usize::MAX, |bytes| bytes.len()) > MAX_PROFILE_BYTES
+        {
             return Err(Error::ProfileTooLarge);
         }
-        self.store.set_profile_field(user_id.as_str(), field, &value).await?;
+        self.store
+            .set_profile_field(user_id.as_str(), field, &value)
+            .await?;
         Ok(())
     }
 
     pub async fn delete_profile_field(&self, user_id: &UserId, field: &str) -> Result<()> {
         if !valid_field_name(field) {
-            return Err(Error::InvalidParam(format!("{field:?} is not a profile field name")));
+            return Err(Error::InvalidParam(format!(
+                "{field:?} is not a profile field name"
+            )));
         }
-        self.store.delete_profile_field(user_id.as_str(), field).await?;
+        self.store
+            .delete_profile_field(user_id.as_str(), field)
+            .await?;
         Ok(())
     }
 
@@ -72,10 +86,14 @@ impl Homeserver {
 }
 
 /// The spec's field names: the three it defines, or a namespaced name of
-/// lowercase dot-separated parts (`com.example.pronouns`).
+/// lowercase dot-separated parts (`com.example.pronouns`, the endpoint's
+/// pattern). Other `m.` names are reserved for future versions of the spec.
 fn valid_field_name(field: &str) -> bool {
     if matches!(field, DISPLAYNAME | AVATAR_URL | "m.tz") {
         return true;
+    }
+    if field.starts_with("m.") {
+        return false;
     }
     let mut parts = field.split('.');
     let part_ok = |part: &str| {
@@ -95,10 +113,27 @@ mod tests {
 
     #[test]
     fn field_names_follow_the_spec() {
-        for ok in ["displayname", "avatar_url", "m.tz", "com.example.pronouns", "a.b", "org.x_1.y"] {
+        for ok in [
+            "displayname",
+            "avatar_url",
+            "m.tz",
+            "com.example.pronouns",
+            "a.b",
+            "org.x_1.y",
+        ] {
             assert!(valid_field_name(ok), "{ok}");
         }
-        for bad in ["", "name", "Com.example", "com..x", "com.example.", ".com", "com.1x", "m.tz2x", "com.ex-ample"] {
+        for bad in [
+            "",
+            "name",
+            "Com.example",
+            "com..x",
+            "com.example.",
+            ".com",
+            "com.1x",
+            "m.tz2x",
+            "com.ex-ample",
+        ] {
             assert!(!valid_field_name(bad), "{bad}");
         }
     }

@@ -35,9 +35,10 @@ pub fn validate_localpart(localpart: &str) -> Result<()> {
     if localpart.is_empty() {
         return Err(Error::InvalidUsername("the user name is empty".into()));
     }
-    if let Some(bad) = localpart.chars().find(|c| {
-        !(c.is_ascii_lowercase() || c.is_ascii_digit() || "._=-/+".contains(*c))
-    }) {
+    if let Some(bad) = localpart
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "._=-/+".contains(*c)))
+    {
         return Err(Error::InvalidUsername(format!(
             "user names may only hold a-z, 0-9 and ._=-/+ (not {bad:?})"
         )));
@@ -59,7 +60,9 @@ impl Homeserver {
     /// The UIA flows registration takes under the configured policy.
     pub fn registration_flows(&self) -> Result<Vec<Vec<&'static str>>> {
         match self.settings.registration {
-            RegistrationPolicy::Closed => Err(Error::Forbidden("registration is disabled on this server".into())),
+            RegistrationPolicy::Closed => Err(Error::Forbidden(
+                "registration is disabled on this server".into(),
+            )),
             RegistrationPolicy::Token => Ok(vec![vec![super::uia::REGISTRATION_TOKEN]]),
             RegistrationPolicy::Open => Ok(vec![vec![super::uia::DUMMY]]),
         }
@@ -142,59 +145,13 @@ mod tests {
         for ok in ["alice", "a.b_c=d-e/f+g", "x1", "1a"] {
             assert!(validate_localpart(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Alice", "al ice", "al:ice", "älice", "_bridge", "12345", "a@b"] {
+        for bad in [
+            "", "Alice", "al ice", "al:ice", "älice", "_bridge", "12345", "a@b",
+        ] {
             assert!(
                 matches!(validate_localpart(bad), Err(Error::InvalidUsername(_))),
                 "{bad}"
             );
         }
-    }
-}
-
-impl Homeserver {
-    /// Whether a registration token would be accepted now.
-    pub async fn registration_token_valid(&self, token: &str) -> Result<bool> {
-        Ok(self.store.registration_token_usable(token, now_ms()).await?)
-    }
-
-    /// Uses up one registration of the token a UIA session checked: fails
-    /// if it ran out or expired since.
-    pub async fn consume_registration_token(&self, token: Option<&str>) -> Result<()> {
-        let Some(token) = token else {
-            return Err(Error::Forbidden("a registration token is required".into()));
-        };
-        if !self.store.consume_registration_token(token, now_ms()).await? {
-            return Err(Error::Forbidden("the registration token is no longer valid".into()));
-        }
-        Ok(())
-    }
-
-    /// Creates a registration token (admin CLI). `None` generates one.
-    pub async fn create_registration_token(
-        &self,
-        token: Option<String>,
-        uses_allowed: Option<i32>,
-        expiry_ts: Option<i64>,
-    ) -> Result<String> {
-        let token = token.unwrap_or_else(|| {
-            use rand::distributions::{Alphanumeric, DistString};
-            Alphanumeric.sample_string(&mut rand::rngs::OsRng, 16)
-        });
-        let valid = !token.is_empty()
-            && token.len() <= 64
-            && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b));
-        if !valid {
-            return Err(Error::InvalidParam(
-                "registration tokens have 1 to 64 characters of A-Za-z0-9._~-".into(),
-            ));
-        }
-        if !self
-            .store
-            .create_registration_token(&token, uses_allowed, expiry_ts, now_ms())
-            .await?
-        {
-            return Err(Error::InvalidParam(format!("token {token} exists already")));
-        }
-        Ok(token)
     }
 }

@@ -3,9 +3,9 @@
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::stored_user_id;
 use crate::clock::now_ms;
 use crate::store::NewTokens;
-use super::stored_user_id;
 use crate::{Error, Homeserver, Result};
 use hanse_protocol::identifiers::UserId;
 
@@ -142,14 +142,19 @@ impl Homeserver {
     /// Logs the session's device out: the device and its tokens go.
     pub async fn logout(&self, session: &Session) -> Result<()> {
         self.store
-            .delete_devices(session.user_id.as_str(), std::slice::from_ref(&session.device_id))
+            .delete_devices(
+                session.user_id.as_str(),
+                std::slice::from_ref(&session.device_id),
+            )
             .await?;
         Ok(())
     }
 
     /// Logs every device of the user out.
     pub async fn logout_all(&self, user_id: &UserId) -> Result<()> {
-        self.store.delete_other_devices(user_id.as_str(), None).await?;
+        self.store
+            .delete_other_devices(user_id.as_str(), None)
+            .await?;
         Ok(())
     }
 }

@@ -118,7 +118,9 @@ impl Homeserver {
             let attempt = if expected {
                 self.attempt_stage(stage, user, &auth.fields).await
             } else {
-                Err(Error::Forbidden(format!("{stage} is not the next stage of any flow")))
+                Err(Error::Forbidden(format!(
+                    "{stage} is not the next stage of any flow"
+                )))
             };
             match attempt {
                 Ok(token) => {
@@ -130,7 +132,9 @@ impl Homeserver {
                 }
                 // Failures of the stage itself go back in the challenge;
                 // the client may try again.
-                Err(e @ (Error::Forbidden(_) | Error::MissingParam(_) | Error::InvalidParam(_))) => {
+                Err(
+                    e @ (Error::Forbidden(_) | Error::MissingParam(_) | Error::InvalidParam(_)),
+                ) => {
                     error = Some(e);
                 }
                 Err(other) => return Err(other),
@@ -168,27 +172,37 @@ impl Homeserver {
             DUMMY => Ok(None),
             REGISTRATION_TOKEN => {
                 let token = string_field(fields, "token")?;
-                if !self.store.registration_token_usable(token, now_ms()).await? {
+                if !self
+                    .store
+                    .registration_token_usable(token, now_ms())
+                    .await?
+                {
                     return Err(Error::Forbidden("invalid registration token".into()));
                 }
                 Ok(Some(token.to_owned()))
             }
             PASSWORD => {
                 let Some(user) = user else {
-                    return Err(Error::Forbidden("password authentication needs an account".into()));
+                    return Err(Error::Forbidden(
+                        "password authentication needs an account".into(),
+                    ));
                 };
                 let claimed = match fields.get("identifier") {
                     Some(identifier) => identifier_user(identifier)?,
                     None => string_field(fields, "user")?,
                 };
                 if &self.local_user_id(claimed)? != user {
-                    return Err(Error::Forbidden("you may only authenticate as yourself".into()));
+                    return Err(Error::Forbidden(
+                        "you may only authenticate as yourself".into(),
+                    ));
                 }
                 self.check_password(user, string_field(fields, "password")?)
                     .await?;
                 Ok(None)
             }
-            other => Err(Error::Forbidden(format!("unsupported authentication stage {other}"))),
+            other => Err(Error::Forbidden(format!(
+                "unsupported authentication stage {other}"
+            ))),
         }
     }
 }
@@ -209,7 +223,9 @@ pub fn identifier_user(identifier: &Value) -> Result<&str> {
     };
     match identifier.get("type").and_then(Value::as_str) {
         Some("m.id.user") => string_field(identifier, "user"),
-        Some(other) => Err(Error::Unknown(format!("unsupported identifier type {other}"))),
+        Some(other) => Err(Error::Unknown(format!(
+            "unsupported identifier type {other}"
+        ))),
         None => Err(Error::MissingParam("`identifier.type` is required".into())),
     }
 }

@@ -9,11 +9,11 @@ mod server_keys;
 mod tokens;
 mod uia;
 
+pub use accounts::{AccountRow, NewAccount};
 pub use cluster::{socket_config, ClusterError, ClusterOptions, ManagedCluster, SUPERUSER};
 pub use database::{create_database, DatabaseError};
-pub use migrate::{migrate, MigrationError, SCHEMA_VERSION};
-pub use accounts::{AccountRow, NewAccount};
 pub use devices::DeviceRow;
+pub use migrate::{migrate, MigrationError, SCHEMA_VERSION};
 pub use server_keys::RetiredKey;
 pub use tokens::{NewTokens, RefreshTokenRow, TokenOwner};
 pub use uia::{RegistrationTokenRow, UiaSessionRow};

@@ -121,7 +121,10 @@ impl Store {
         let tx = client.transaction().await?;
         let new_id = insert_tokens(&tx, tokens).await?;
         let previous_next: Option<i64> = tx
-            .query_one("SELECT next_id FROM refresh_tokens WHERE id = $1", &[&old_id])
+            .query_one(
+                "SELECT next_id FROM refresh_tokens WHERE id = $1",
+                &[&old_id],
+            )
             .await?
             .get(0);
         tx.execute(

@@ -80,7 +80,10 @@ impl Store {
     pub async fn delete_uia_session(&self, session_id: &str) -> Result<(), StoreError> {
         self.client()
             .await?
-            .execute("DELETE FROM uia_sessions WHERE session_id = $1", &[&session_id])
+            .execute(
+                "DELETE FROM uia_sessions WHERE session_id = $1",
+                &[&session_id],
+            )
             .await?;
         Ok(())
     }
@@ -126,7 +129,11 @@ impl Store {
     }
 
     /// Whether the token exists, has not expired and has uses left.
-    pub async fn registration_token_usable(&self, token: &str, now_ms: i64) -> Result<bool, StoreError> {
+    pub async fn registration_token_usable(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
         Ok(self
             .client()
             .await?
@@ -142,7 +149,11 @@ impl Store {
 
     /// Uses the token up by one registration, atomically: `false` when it
     /// is gone, expired or used up by now.
-    pub async fn consume_registration_token(&self, token: &str, now_ms: i64) -> Result<bool, StoreError> {
+    pub async fn consume_registration_token(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
         let updated = self
             .client()
             .await?
