@@ -162,7 +162,9 @@ impl From<hanse_core::Error> for MatrixError {
         };
         let mut matrix = Self::new(status, errcode, message);
         if let E::UnknownToken { soft_logout } = error {
-            matrix.extra.insert("soft_logout".into(), soft_logout.into());
+            matrix
+                .extra
+                .insert("soft_logout".into(), soft_logout.into());
         }
         matrix
     }
