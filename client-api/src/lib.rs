@@ -6,6 +6,7 @@ mod auth;
 mod devices;
 mod discovery;
 mod profile;
+mod rooms;
 mod uia;
 mod versions;
 
@@ -66,5 +67,42 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(get().to(profile::get_field))
                 .route(put().to(profile::set_field))
                 .route(delete().to(profile::delete_field)),
-        );
+        )
+        // Rooms
+        .service(v3("/createRoom").route(post().to(rooms::create::create_room)))
+        .service(v3("/joined_rooms").route(get().to(rooms::membership::joined_rooms)))
+        // Membership
+        .service(v3("/rooms/{roomId}/invite").route(post().to(rooms::membership::invite)))
+        .service(v3("/join/{roomIdOrAlias}").route(post().to(rooms::membership::join)))
+        .service(v3("/rooms/{roomId}/join").route(post().to(rooms::membership::join)))
+        .service(v3("/knock/{roomIdOrAlias}").route(post().to(rooms::membership::knock)))
+        .service(v3("/rooms/{roomId}/leave").route(post().to(rooms::membership::leave)))
+        .service(v3("/rooms/{roomId}/forget").route(post().to(rooms::membership::forget)))
+        .service(v3("/rooms/{roomId}/kick").route(post().to(rooms::membership::kick)))
+        .service(v3("/rooms/{roomId}/ban").route(post().to(rooms::membership::ban)))
+        .service(v3("/rooms/{roomId}/unban").route(post().to(rooms::membership::unban)))
+        // Sending events
+        .service(
+            v3("/rooms/{roomId}/send/{eventType}/{txnId}")
+                .route(put().to(rooms::send::send_message)),
+        )
+        .service(
+            v3("/rooms/{roomId}/state/{eventType}")
+                .route(get().to(rooms::read::state_event_empty_key))
+                .route(put().to(rooms::send::send_state_empty_key)),
+        )
+        .service(
+            v3("/rooms/{roomId}/state/{eventType}/{stateKey:.*}")
+                .route(get().to(rooms::read::state_event))
+                .route(put().to(rooms::send::send_state)),
+        )
+        .service(
+            v3("/rooms/{roomId}/redact/{eventId}/{txnId}").route(put().to(rooms::send::redact)),
+        )
+        // Reading rooms
+        .service(v3("/rooms/{roomId}/event/{eventId}").route(get().to(rooms::read::event)))
+        .service(v3("/rooms/{roomId}/messages").route(get().to(rooms::read::messages)))
+        .service(v3("/rooms/{roomId}/state").route(get().to(rooms::read::state)))
+        .service(v3("/rooms/{roomId}/members").route(get().to(rooms::read::members)))
+        .service(v3("/rooms/{roomId}/joined_members").route(get().to(rooms::read::joined_members)));
 }

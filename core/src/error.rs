@@ -36,6 +36,21 @@ pub enum Error {
     /// know.
     #[error("{0}")]
     Unknown(String),
+    /// A room version this server cannot create or join.
+    #[error("room version {0:?} is not supported here")]
+    UnsupportedRoomVersion(String),
+    /// A request or the event it would make is too large.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The room alias is taken.
+    #[error("{0}")]
+    RoomInUse(String),
+    /// An alias that is invalid or does not point where it must.
+    #[error("{0}")]
+    BadAlias(String),
+    /// The content of a request is well-formed JSON but not what it must be.
+    #[error("{0}")]
+    BadJson(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A bug or an unexpected failure; details go to the log only.

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod clock;
 mod error;
 mod identity;
+pub mod rooms;
 pub mod settings;
 pub mod store;
 
@@ -22,6 +23,7 @@ pub struct Homeserver {
     pub identity: Arc<ServerIdentity>,
     pub settings: Arc<Settings>,
     pub store: Store,
+    pub rooms: Arc<rooms::Rooms>,
 }
 
 impl Homeserver {
@@ -30,6 +32,7 @@ impl Homeserver {
             identity: Arc::new(identity),
             settings: Arc::new(settings),
             store,
+            rooms: Arc::default(),
         }
     }
 }

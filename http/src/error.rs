@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 /// The spec's error codes that hanse sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
+    BadAlias,
     BadJson,
     Forbidden,
     GuestAccessForbidden,
@@ -22,11 +23,13 @@ pub enum ErrorCode {
     NotFound,
     NotJson,
     ProfileTooLarge,
+    RoomInUse,
     TooLarge,
     Unauthorized,
     Unknown,
     UnknownToken,
     Unrecognized,
+    UnsupportedRoomVersion,
     UserDeactivated,
     UserInUse,
 }
@@ -34,6 +37,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::BadAlias => "M_BAD_ALIAS",
             Self::BadJson => "M_BAD_JSON",
             Self::Forbidden => "M_FORBIDDEN",
             Self::GuestAccessForbidden => "M_GUEST_ACCESS_FORBIDDEN",
@@ -45,11 +49,13 @@ impl ErrorCode {
             Self::NotFound => "M_NOT_FOUND",
             Self::NotJson => "M_NOT_JSON",
             Self::ProfileTooLarge => "M_PROFILE_TOO_LARGE",
+            Self::RoomInUse => "M_ROOM_IN_USE",
             Self::TooLarge => "M_TOO_LARGE",
             Self::Unauthorized => "M_UNAUTHORIZED",
             Self::Unknown => "M_UNKNOWN",
             Self::UnknownToken => "M_UNKNOWN_TOKEN",
             Self::Unrecognized => "M_UNRECOGNIZED",
+            Self::UnsupportedRoomVersion => "M_UNSUPPORTED_ROOM_VERSION",
             Self::UserDeactivated => "M_USER_DEACTIVATED",
             Self::UserInUse => "M_USER_IN_USE",
         }
@@ -155,6 +161,13 @@ impl From<hanse_core::Error> for MatrixError {
             E::UserDeactivated => (StatusCode::FORBIDDEN, ErrorCode::UserDeactivated),
             E::GuestAccessForbidden => (StatusCode::FORBIDDEN, ErrorCode::GuestAccessForbidden),
             E::Unknown(_) => (StatusCode::BAD_REQUEST, ErrorCode::Unknown),
+            E::UnsupportedRoomVersion(_) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::UnsupportedRoomVersion)
+            }
+            E::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge),
+            E::RoomInUse(_) => (StatusCode::BAD_REQUEST, ErrorCode::RoomInUse),
+            E::BadJson(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadJson),
+            E::BadAlias(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadAlias),
             E::Store(_) | E::Internal(_) => {
                 tracing::error!(%error, "request failed");
                 return Self::internal();

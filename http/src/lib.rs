@@ -5,9 +5,11 @@ mod error;
 mod json;
 mod limits;
 pub mod middleware;
+mod params;
 mod routing;
 
 pub use error::{method_not_allowed, unrecognized_path, ErrorCode, MatrixError};
 pub use json::{parse as parse_json, Json, OptionalJson};
 pub use limits::BodyLimit;
+pub use params::{path_config, query_config};
 pub use routing::endpoint;

@@ -127,6 +127,8 @@ fn matrix_app(
     App::new()
         .app_data(web::Data::new(homeserver.clone()))
         .app_data(BodyLimit(settings.body_limit))
+        .app_data(hanse_http::query_config())
+        .app_data(hanse_http::path_config())
         // The last wrap runs first: log, then CORS, then the size guard;
         // each endpoint guards against panics itself.
         .wrap(from_fn(middleware::reject_oversize_bodies))

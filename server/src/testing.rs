@@ -149,6 +149,18 @@ impl TestServer {
         }
     }
 
+    /// Runs a query on this server's database (to check what is, or is
+    /// not, stored).
+    pub async fn query(&self, sql: &str) -> Vec<tokio_postgres::Row> {
+        let (socket, _) = shared_cluster();
+        let (client, connection) = store::socket_config(&socket, &self.database)
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connecting to the test database");
+        tokio::spawn(connection);
+        client.query(sql, &[]).await.expect("query")
+    }
+
     /// Stops the listeners, waiting for running requests.
     pub async fn stop(self) {
         for handle in &self.handles {

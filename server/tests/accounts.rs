@@ -8,7 +8,9 @@ use hanse_sdk::{Client, Method};
 use hanse_server::testing::{TestOptions, TestServer};
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "correct horse battery staple";
+mod common;
+
+use common::{outcome, PASSWORD};
 
 async fn server_with(registration: RegistrationPolicy, token_lifetime: Duration) -> TestServer {
     TestServer::start_with(TestOptions {
@@ -18,24 +20,6 @@ async fn server_with(registration: RegistrationPolicy, token_lifetime: Duration)
         },
     })
     .await
-}
-
-/// Sends a request and returns (status, errcode or "" when none).
-async fn outcome(client: &Client, method: Method, path: &str, body: Value) -> (u16, String) {
-    let (status, value) = client.send_raw(method, path, &body).await.expect("request");
-    let errcode = value["errcode"].as_str().unwrap_or_default().to_owned();
-    (status, errcode)
-}
-
-/// Runs a query on the test server's database.
-async fn query(server: &TestServer, sql: &str) -> Vec<tokio_postgres::Row> {
-    let (socket, _) = hanse_server::testing::shared_cluster();
-    let (client, connection) = hanse_core::store::socket_config(&socket, &server.database)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client.query(sql, &[]).await.expect("query")
 }
 
 #[tokio::test]
@@ -117,11 +101,11 @@ async fn secrets_are_stored_only_as_hashes() {
         )
         .await
         .expect("login");
-    let hash: String = query(&server, "SELECT password_hash FROM accounts").await[0].get(0);
+    let hash: String = server.query("SELECT password_hash FROM accounts").await[0].get(0);
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains(PASSWORD));
-    let dump = query(
-        &server,
+    let dump = server
+        .query(
         "SELECT string_agg(t::text, ' ') FROM (SELECT * FROM access_tokens UNION ALL
          SELECT token_hash, user_id, device_id, created_ts, NULL, NULL, FALSE FROM refresh_tokens) t",
     )
@@ -264,7 +248,7 @@ async fn user_names_are_checked_before_authentication() {
     )
     .await;
     assert_eq!(guest, (403, "M_GUEST_ACCESS_FORBIDDEN".to_owned()));
-    let accounts = query(&server, "SELECT count(*) FROM accounts").await[0].get::<_, i64>(0);
+    let accounts = server.query("SELECT count(*) FROM accounts").await[0].get::<_, i64>(0);
     assert_eq!(accounts, 1, "nothing else was created");
     server.stop().await;
 }
@@ -401,7 +385,7 @@ trait CountDevices {
 
 impl CountDevices for Client {
     async fn devices_count(&self, server: &TestServer) -> i64 {
-        query(server, "SELECT count(*) FROM devices").await[0].get(0)
+        server.query("SELECT count(*) FROM devices").await[0].get(0)
     }
 }
 

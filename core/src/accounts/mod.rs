@@ -10,6 +10,7 @@ pub mod uia;
 
 pub use devices::Device;
 pub use password::MAX_PASSWORD_BYTES;
+pub use profile::{AVATAR_URL, DISPLAYNAME};
 pub use registration::{validate_localpart, Registered, Registration};
 pub use tokens::{IssuedTokens, Session};
 

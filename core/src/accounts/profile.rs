@@ -72,7 +72,7 @@ impl Homeserver {
     }
 
     /// Fails with M_NOT_FOUND unless `user_id` is an active local account.
-    async fn require_local_account(&self, user_id: &UserId) -> Result<()> {
+    pub(crate) async fn require_local_account(&self, user_id: &UserId) -> Result<()> {
         let account = if user_id.server_name() == &self.identity.server_name {
             self.store.account(user_id.as_str()).await?
         } else {
@@ -80,7 +80,7 @@ impl Homeserver {
         };
         match account {
             Some(account) if account.deactivated_ts.is_none() => Ok(()),
-            _ => Err(Error::NotFound(format!("no profile for {user_id}"))),
+            _ => Err(Error::NotFound(format!("unknown user {user_id}"))),
         }
     }
 }

@@ -4,19 +4,27 @@ mod accounts;
 mod cluster;
 mod database;
 mod devices;
+mod events;
+mod interning;
 mod migrate;
+mod rooms;
 mod server_keys;
+mod state_nodes;
 mod tokens;
 mod uia;
+mod write;
 
 pub use accounts::{AccountRow, NewAccount};
 pub use cluster::{socket_config, ClusterError, ClusterOptions, ManagedCluster, SUPERUSER};
 pub use database::{create_database, DatabaseError};
 pub use devices::DeviceRow;
+pub use events::{Direction, EventRow, NewEventRow};
 pub use migrate::{migrate, MigrationError, SCHEMA_VERSION};
+pub use rooms::{MembershipRow, RoomHeadRow, RoomRow};
 pub use server_keys::RetiredKey;
 pub use tokens::{NewTokens, RefreshTokenRow, TokenOwner};
 pub use uia::{RegistrationTokenRow, UiaSessionRow};
+pub use write::Write;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;

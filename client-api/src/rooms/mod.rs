@@ -1,0 +1,39 @@
+//! Rooms: creation, sending, membership and reading.
+
+pub mod create;
+pub mod membership;
+pub mod read;
+pub mod send;
+
+use hanse_core::Error;
+use hanse_http::MatrixError;
+use hanse_protocol::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
+use hanse_protocol::identifiers::{EventId, RoomId, UserId};
+use serde_json::{Map, Value};
+
+fn room_id(raw: &str) -> Result<RoomId, MatrixError> {
+    RoomId::parse(raw)
+        .map_err(|e| Error::InvalidParam(format!("invalid room ID {raw:?}: {e}")).into())
+}
+
+fn event_id(raw: &str) -> Result<EventId, MatrixError> {
+    EventId::parse(raw)
+        .map_err(|e| Error::InvalidParam(format!("invalid event ID {raw:?}: {e}")).into())
+}
+
+fn user_id(raw: &str) -> Result<UserId, MatrixError> {
+    UserId::parse(raw)
+        .map_err(|e| Error::InvalidParam(format!("invalid user ID {raw:?}: {e}")).into())
+}
+
+/// Event content as canonical JSON: events may not carry floats or
+/// integers beyond 2^53 (M_BAD_JSON).
+fn content(object: Map<String, Value>) -> Result<CanonicalJsonObject, MatrixError> {
+    match CanonicalJsonValue::try_from(Value::Object(object)) {
+        Ok(CanonicalJsonValue::Object(object)) => Ok(object),
+        Ok(_) => unreachable!("an object converts to an object"),
+        Err(error) => {
+            Err(Error::BadJson(format!("the content is not valid in an event: {error}")).into())
+        }
+    }
+}

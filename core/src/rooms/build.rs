@@ -1,0 +1,570 @@
+//! Steps 1–3 of the event pipeline for local events: build the event on the
+//! room's head, hash and sign it, authorize it, and persist it with its
+//! state, within a [`Batch`] (one transaction for everything a room writer
+//! drained from its queue).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use hanse_protocol::auth::{self, auth_types_for_event};
+use hanse_protocol::canonical_json::{
+    object_to_canonical_string, CanonicalJsonObject, CanonicalJsonValue,
+};
+use hanse_protocol::event_signing::sign_event;
+use hanse_protocol::identifiers::{EventId, RoomId, UserId};
+use hanse_protocol::pdu::{Pdu, PduError};
+use hanse_protocol::power_levels::{room_creators, PowerLevels};
+use hanse_protocol::redaction::redact;
+use hanse_protocol::room_versions::{RoomVersion, RoomVersionId};
+
+use super::events::StoredEvent;
+use super::state::Layered;
+use super::state_trie::{EventNid, Node, NodeNid, StateKey};
+use crate::clock::now_ms;
+use crate::store::{NewEventRow, RoomHeadRow, Write};
+use crate::{Error, Homeserver, Result};
+
+/// A local event to be made.
+#[derive(Debug, Clone)]
+pub struct EventDraft {
+    pub event_type: String,
+    pub state_key: Option<String>,
+    pub sender: UserId,
+    pub content: CanonicalJsonObject,
+    /// For `m.room.redaction` in versions where `redacts` is a top-level
+    /// key (up to 10); later versions carry it in the content.
+    pub redacts: Option<EventId>,
+    /// The client transaction that asked for it, for idempotency.
+    pub transaction: Option<ClientTransaction>,
+}
+
+impl EventDraft {
+    pub fn new(event_type: &str, sender: &UserId, content: CanonicalJsonObject) -> Self {
+        Self {
+            event_type: event_type.to_owned(),
+            state_key: None,
+            sender: sender.clone(),
+            content,
+            redacts: None,
+            transaction: None,
+        }
+    }
+
+    pub fn state(
+        event_type: &str,
+        state_key: &str,
+        sender: &UserId,
+        content: CanonicalJsonObject,
+    ) -> Self {
+        Self {
+            state_key: Some(state_key.to_owned()),
+            ..Self::new(event_type, sender, content)
+        }
+    }
+}
+
+/// The device and transaction ID a client sent an event with.
+#[derive(Debug, Clone)]
+pub struct ClientTransaction {
+    pub user_id: String,
+    pub device_id: String,
+    pub txn_id: String,
+}
+
+/// A persisted local event.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub event_id: EventId,
+    pub stream_ordering: i64,
+}
+
+/// A room as the writer knows it.
+#[derive(Debug, Clone)]
+pub(crate) struct RoomRef {
+    pub nid: i64,
+    pub room_id: RoomId,
+    pub version: RoomVersionId,
+}
+
+/// The room's head while a batch extends it.
+#[derive(Debug, Clone)]
+struct Head {
+    state_root: NodeNid,
+    extremities: Vec<(EventNid, EventId)>,
+    max_depth: i64,
+}
+
+/// One transaction's worth of local events for one room.
+pub(crate) struct Batch<'a> {
+    homeserver: &'a Homeserver,
+    write: Write,
+    room: RoomRef,
+    head: Head,
+    nodes: Layered<'a>,
+    /// Events persisted by this batch, not visible outside it until commit.
+    events: HashMap<EventNid, Arc<StoredEvent>>,
+    /// Events whose content this batch removed: cached copies must go.
+    redacted: Vec<EventNid>,
+}
+
+/// A built, signed event that passed authorization, before it is stored.
+struct Built {
+    pdu: Pdu,
+    draft: EventDraft,
+    /// The event a redaction removes the content of.
+    redacts: Option<EventNid>,
+}
+
+impl<'a> Batch<'a> {
+    /// Opens a batch on an existing room, locking its head.
+    pub async fn open(homeserver: &'a Homeserver, room: RoomRef) -> Result<Batch<'a>> {
+        let write = homeserver.store.begin().await?;
+        let row = write.lock_room_head(room.nid).await?;
+        let extremities = homeserver
+            .events(&row.forward_extremities)
+            .await?
+            .into_iter()
+            .map(|event| (event.nid, event.pdu.event_id().clone()))
+            .collect();
+        Ok(Batch {
+            homeserver,
+            write,
+            room,
+            head: Head {
+                state_root: row.state_root,
+                extremities,
+                max_depth: row.max_depth,
+            },
+            nodes: Layered::new(&homeserver.rooms.nodes),
+            events: HashMap::new(),
+            redacted: Vec::new(),
+        })
+    }
+
+    /// Creates a room from its create event; the batch then continues in
+    /// the new room. Returns the room.
+    pub async fn create_room(
+        homeserver: &'a Homeserver,
+        version: RoomVersionId,
+        room_id: Option<RoomId>,
+        create: EventDraft,
+    ) -> Result<(Batch<'a>, RoomRef, Appended)> {
+        let write = homeserver.store.begin().await?;
+        let empty = Node::empty();
+        let empty_root = write.insert_state_node(&empty).await?;
+        let mut nodes = Layered::new(&homeserver.rooms.nodes);
+        nodes.local.insert(empty_root, Arc::new(empty));
+        let head = Head {
+            state_root: empty_root,
+            extremities: Vec::new(),
+            max_depth: 0,
+        };
+        let placeholder = RoomRef {
+            nid: 0,
+            room_id: room_id.clone().unwrap_or_else(|| {
+                RoomId::parse("!pending:localhost").expect("a valid placeholder room ID")
+            }),
+            version,
+        };
+        let mut batch = Batch {
+            homeserver,
+            write,
+            room: placeholder,
+            head,
+            nodes,
+            events: HashMap::new(),
+            redacted: Vec::new(),
+        };
+        let built = batch.build(create, room_id.as_ref()).await?;
+        let room_id = built.pdu.room_id().clone();
+        let nid = batch
+            .write
+            .insert_room(room_id.as_str(), version.as_str(), empty_root, now_ms())
+            .await?;
+        batch.room = RoomRef {
+            nid,
+            room_id,
+            version,
+        };
+        let appended = batch.persist(built).await?;
+        let room = batch.room.clone();
+        Ok((batch, room, appended))
+    }
+
+    /// The batch's transaction, for what else must commit with its events.
+    pub fn write(&self) -> &Write {
+        &self.write
+    }
+
+    /// Builds, authorizes and persists one event.
+    pub async fn append(&mut self, draft: EventDraft) -> Result<Appended> {
+        let room_id = self.room.room_id.clone();
+        let built = self.build(draft, Some(&room_id)).await?;
+        self.persist(built).await
+    }
+
+    /// Runs `drafts` as a unit: all are persisted, or none (the batch goes
+    /// on either way).
+    pub async fn append_all(&mut self, drafts: Vec<EventDraft>) -> Result<Vec<Appended>> {
+        self.write.savepoint().await?;
+        let head = self.head.clone();
+        let mut appended = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            match self.append(draft).await {
+                Ok(event) => appended.push(event),
+                Err(error) => {
+                    self.write.rollback_to_savepoint().await?;
+                    self.head = head;
+                    return Err(error);
+                }
+            }
+        }
+        Ok(appended)
+    }
+
+    /// Stores the new head and commits; then the batch's nodes and events
+    /// become visible to everyone.
+    pub async fn commit(self) -> Result<()> {
+        let head = RoomHeadRow {
+            state_root: self.head.state_root,
+            forward_extremities: self.head.extremities.iter().map(|(nid, _)| *nid).collect(),
+            max_depth: self.head.max_depth,
+        };
+        self.write.update_room_head(self.room.nid, &head).await?;
+        self.write.commit().await?;
+        let rooms = &self.homeserver.rooms;
+        for (nid, node) in self.nodes.local {
+            rooms.nodes.insert(nid, node);
+        }
+        for nid in self.redacted {
+            rooms.events.forget(nid);
+        }
+        for event in self.events.into_values() {
+            rooms.events.insert(event);
+        }
+        Ok(())
+    }
+
+    /// The room state before the next event, at the given keys.
+    async fn current_state(
+        &mut self,
+        pairs: &[(&str, &str)],
+    ) -> Result<HashMap<(String, String), Pdu>> {
+        let store = &self.homeserver.store;
+        let keys = self
+            .homeserver
+            .rooms
+            .interner
+            .state_keys(store, pairs, false)
+            .await?;
+        let wanted: Vec<StateKey> = keys.iter().flatten().copied().collect();
+        let found = self
+            .nodes
+            .lookup(store, self.head.state_root, &wanted)
+            .await?;
+        let mut nids = Vec::new();
+        let mut at = found.into_iter();
+        let mut which = Vec::new();
+        for (pair, key) in pairs.iter().zip(&keys) {
+            if key.is_some() {
+                if let Some(Some(nid)) = at.next() {
+                    nids.push(nid);
+                    which.push(*pair);
+                }
+            }
+        }
+        let events = self.events_by_nid(&nids).await?;
+        Ok(which
+            .into_iter()
+            .zip(events)
+            .map(|((t, k), event)| ((t.to_owned(), k.to_owned()), event.pdu.clone()))
+            .collect())
+    }
+
+    async fn events_by_nid(&self, nids: &[EventNid]) -> Result<Vec<Arc<StoredEvent>>> {
+        let missing: Vec<EventNid> = nids
+            .iter()
+            .copied()
+            .filter(|nid| !self.events.contains_key(nid))
+            .collect();
+        let loaded = self.homeserver.events(&missing).await?;
+        let loaded: HashMap<EventNid, Arc<StoredEvent>> =
+            loaded.into_iter().map(|event| (event.nid, event)).collect();
+        Ok(nids
+            .iter()
+            .map(|nid| {
+                self.events
+                    .get(nid)
+                    .or_else(|| loaded.get(nid))
+                    .cloned()
+                    .expect("every number was either in the batch or loaded")
+            })
+            .collect())
+    }
+
+    /// Step 1 and 2: the event on the current head, signed, and authorized
+    /// against the state it will follow.
+    async fn build(&mut self, draft: EventDraft, room_id: Option<&RoomId>) -> Result<Built> {
+        let version: &RoomVersion = self.room.version.rules();
+        let cited = auth_types_for_event(
+            &draft.event_type,
+            draft.state_key.as_deref(),
+            &draft.sender,
+            &draft.content,
+            version,
+        );
+        let mut pairs: Vec<(&str, &str)> = cited
+            .iter()
+            .map(|(t, k)| (t.as_str(), k.as_str()))
+            .collect();
+        if draft.event_type != "m.room.create" && !pairs.contains(&("m.room.create", "")) {
+            // Version 12 events do not cite the create event, but the
+            // rules still read it.
+            pairs.push(("m.room.create", ""));
+        }
+        let state = self.current_state(&pairs).await?;
+
+        let mut event = CanonicalJsonObject::new();
+        let string = |s: &str| CanonicalJsonValue::String(s.to_owned());
+        let auth_events: Vec<CanonicalJsonValue> = cited
+            .iter()
+            .filter_map(|pair| state.get(pair))
+            .map(|pdu| string(pdu.event_id().as_str()))
+            .collect();
+        let prev_events: Vec<CanonicalJsonValue> = self
+            .head
+            .extremities
+            .iter()
+            .map(|(_, id)| string(id.as_str()))
+            .collect();
+        let depth = self.head.max_depth + 1;
+        event.insert("auth_events".into(), CanonicalJsonValue::Array(auth_events));
+        event.insert("prev_events".into(), CanonicalJsonValue::Array(prev_events));
+        event.insert(
+            "depth".into(),
+            CanonicalJsonValue::integer(depth).map_err(internal)?,
+        );
+        event.insert(
+            "origin_server_ts".into(),
+            CanonicalJsonValue::integer(now_ms()).map_err(internal)?,
+        );
+        event.insert("sender".into(), string(draft.sender.as_str()));
+        event.insert("type".into(), string(&draft.event_type));
+        event.insert(
+            "content".into(),
+            CanonicalJsonValue::Object(draft.content.clone()),
+        );
+        if let Some(state_key) = &draft.state_key {
+            event.insert("state_key".into(), string(state_key));
+        }
+        if let Some(redacts) = &draft.redacts {
+            event.insert("redacts".into(), string(redacts.as_str()));
+        }
+        if let Some(room_id) = room_id {
+            event.insert("room_id".into(), string(room_id.as_str()));
+        }
+        let identity = &self.homeserver.identity;
+        sign_event(
+            &mut event,
+            &identity.signing_key,
+            identity.server_name.as_str(),
+            version,
+        )
+        .map_err(internal)?;
+        let pdu = Pdu::from_canonical(event, version).map_err(|error| match error {
+            PduError::TooLarge { .. } => Error::TooLarge(error.to_string()),
+            _ => Error::InvalidParam(format!("the event would not be a valid event: {error}")),
+        })?;
+        auth::authorize(&pdu, version, &state)
+            .map_err(|error| Error::Forbidden(error.to_string()))?;
+        let redacts = match pdu.redacts() {
+            Some(target) if pdu.event_type() == "m.room.redaction" => {
+                Some(self.check_redaction(&pdu, target, &state).await?)
+            }
+            _ => None,
+        };
+        Ok(Built {
+            pdu,
+            draft,
+            redacts,
+        })
+    }
+
+    /// A redaction takes effect if its sender may redact others' events or
+    /// sent the target; a local one that would not is refused outright.
+    /// Returns the target.
+    async fn check_redaction(
+        &self,
+        pdu: &Pdu,
+        target: &EventId,
+        state: &HashMap<(String, String), Pdu>,
+    ) -> Result<EventNid> {
+        let not_found = || Error::NotFound(format!("no event {target} in this room"));
+        let nid = self
+            .write
+            .event_nid(target.as_str())
+            .await?
+            .ok_or_else(not_found)?;
+        let target_event = self.events_by_nid(&[nid]).await?.remove(0);
+        if target_event.room_nid != self.room.nid {
+            return Err(not_found());
+        }
+        if target_event.pdu.sender() == pdu.sender() {
+            return Ok(nid);
+        }
+        let version = self.room.version.rules();
+        let key = |t: &str| (t.to_owned(), String::new());
+        let creators = state
+            .get(&key("m.room.create"))
+            .map(|create| room_creators(create, version))
+            .unwrap_or_default();
+        let levels = match state.get(&key("m.room.power_levels")) {
+            Some(event) => PowerLevels::from_content(event.content(), version)
+                .map_err(|error| Error::Internal(format!("stored power levels: {error}")))?,
+            None => PowerLevels::initial(&creators, version),
+        };
+        if levels
+            .user_level(pdu.sender(), &creators)
+            .at_least(levels.redact())
+        {
+            Ok(nid)
+        } else {
+            Err(Error::Forbidden(
+                "you may only redact your own events in this room".into(),
+            ))
+        }
+    }
+
+    /// Step 3: the event and its consequences, in the batch's transaction.
+    async fn persist(&mut self, built: Built) -> Result<Appended> {
+        let Built {
+            pdu,
+            draft,
+            redacts,
+        } = built;
+        let store = &self.homeserver.store;
+        let interner = &self.homeserver.rooms.interner;
+        let type_nid = interner.types(store, &[pdu.event_type()], true).await?[pdu.event_type()];
+        let mut names = vec![pdu.sender().as_str()];
+        names.extend(pdu.state_key());
+        let keys = interner.keys(store, &names, true).await?;
+        let sender_nid = keys[pdu.sender().as_str()];
+        let state_key_nid = pdu.state_key().map(|key| keys[key]);
+
+        let (relates_to_nid, rel_type) = match relation(pdu.content()) {
+            Some((target, rel_type)) => match self.write.event_nid(target).await? {
+                Some(nid) => (Some(nid), Some(rel_type)),
+                None => (None, None),
+            },
+            None => (None, None),
+        };
+        let json = object_to_canonical_string(pdu.as_object());
+        let state_before = self.head.state_root;
+        let depth = i64::try_from(pdu.depth()).map_err(internal)?;
+        let (nid, stream_ordering) = self
+            .write
+            .insert_event(&NewEventRow {
+                event_id: pdu.event_id().as_str(),
+                room_nid: self.room.nid,
+                type_nid,
+                state_key_nid,
+                sender_nid,
+                depth,
+                origin_server_ts: pdu.origin_server_ts(),
+                state_before,
+                relates_to_nid,
+                rel_type,
+                json: &json,
+            })
+            .await?;
+
+        if let Some(state_key_nid) = state_key_nid {
+            let key = StateKey {
+                type_nid,
+                state_key_nid,
+            };
+            self.head.state_root = self.set_state(key, nid).await?;
+            if pdu.event_type() == "m.room.member" {
+                let membership = pdu
+                    .content()
+                    .get("membership")
+                    .and_then(CanonicalJsonValue::as_str)
+                    .unwrap_or_default();
+                self.write
+                    .set_membership(self.room.nid, state_key_nid, membership, nid)
+                    .await?;
+            }
+        }
+        if let Some(target) = redacts {
+            self.redact(target, nid).await?;
+        }
+        if let Some(txn) = &draft.transaction {
+            self.write
+                .insert_transaction(&txn.user_id, &txn.device_id, &txn.txn_id, nid, now_ms())
+                .await?;
+        }
+        self.head.extremities = vec![(nid, pdu.event_id().clone())];
+        self.head.max_depth = depth;
+        let event_id = pdu.event_id().clone();
+        self.events.insert(
+            nid,
+            Arc::new(StoredEvent {
+                nid,
+                room_nid: self.room.nid,
+                pdu,
+                stream_ordering,
+                state_before,
+                redacted_by: None,
+            }),
+        );
+        Ok(Appended {
+            event_id,
+            stream_ordering,
+        })
+    }
+
+    /// Replaces the target's stored JSON by its redacted form.
+    async fn redact(&mut self, target: EventNid, redaction: EventNid) -> Result<()> {
+        let event = self.events_by_nid(&[target]).await?.remove(0);
+        let redacted =
+            redact(event.pdu.as_object(), self.room.version.rules()).map_err(internal)?;
+        self.write
+            .redact_event(target, &object_to_canonical_string(&redacted), redaction)
+            .await?;
+        self.events.remove(&target);
+        self.redacted.push(target);
+        Ok(())
+    }
+
+    /// Writes the new state trie path for one changed key; returns the new
+    /// root.
+    async fn set_state(&mut self, key: StateKey, event: EventNid) -> Result<NodeNid> {
+        let changes = BTreeMap::from([(key, Some(event))]);
+        let edit = self
+            .nodes
+            .apply(&self.homeserver.store, self.head.state_root, &changes)
+            .await?;
+        let mut assigned = Vec::with_capacity(edit.nodes.len());
+        for node in edit.nodes {
+            let node = node.resolve(&assigned);
+            let nid = self.write.insert_state_node(&node).await?;
+            self.nodes.local.insert(nid, Arc::new(node));
+            assigned.push(nid);
+        }
+        Ok(edit.root.resolve(&assigned))
+    }
+}
+
+/// The event an event relates to and how (`m.relates_to`), if it says.
+fn relation(content: &CanonicalJsonObject) -> Option<(&str, &str)> {
+    let CanonicalJsonValue::Object(relates_to) = content.get("m.relates_to")? else {
+        return None;
+    };
+    let event_id = relates_to.get("event_id")?.as_str()?;
+    let rel_type = relates_to.get("rel_type")?.as_str()?;
+    Some((event_id, rel_type))
+}
+
+fn internal(error: impl std::fmt::Display) -> Error {
+    Error::Internal(error.to_string())
+}

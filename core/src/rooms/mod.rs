@@ -1,0 +1,160 @@
+//! Rooms and their events: the local half of the event pipeline
+//! (DESIGN.md), and what the client-server API does with rooms.
+
+mod build;
+mod create;
+mod events;
+mod membership;
+mod send;
+mod state;
+pub mod state_trie;
+mod timeline;
+mod visibility;
+mod writer;
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use hanse_protocol::identifiers::{RoomId, UserId};
+use hanse_protocol::room_versions::RoomVersionId;
+
+pub use build::{Appended, ClientTransaction, EventDraft};
+pub use create::{CreateRoom, Preset};
+pub use events::StoredEvent;
+pub use membership::MembershipChange;
+pub use timeline::{EventFilter, Messages, MessagesQuery};
+
+use build::RoomRef;
+use events::EventCache;
+use state::{Interner, Layered, NodeCache};
+use state_trie::{EventNid, NodeNid};
+use writer::Writers;
+
+use crate::{Error, Homeserver, Result};
+
+/// The room machinery's shared parts: caches and writer queues.
+pub struct Rooms {
+    nodes: NodeCache,
+    events: EventCache,
+    interner: Interner,
+    writers: Writers,
+}
+
+impl std::fmt::Debug for Rooms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rooms")
+    }
+}
+
+/// Sizes of the caches, in entries.
+const NODE_CACHE: usize = 200_000;
+const EVENT_CACHE: usize = 50_000;
+const KEY_CACHE: usize = 200_000;
+
+impl Default for Rooms {
+    fn default() -> Self {
+        let size = |n| NonZeroUsize::new(n).expect("cache sizes are not zero");
+        Self {
+            nodes: NodeCache::new(size(NODE_CACHE)),
+            events: EventCache::new(size(EVENT_CACHE)),
+            interner: Interner::new(size(KEY_CACHE)),
+            writers: Writers::default(),
+        }
+    }
+}
+
+impl Homeserver {
+    /// The room, or M_NOT_FOUND.
+    pub(crate) async fn room(&self, room_id: &RoomId) -> Result<RoomRef> {
+        let row = self
+            .store
+            .room_by_id(room_id.as_str())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("unknown room {room_id}")))?;
+        let version: RoomVersionId = row
+            .room_version
+            .parse()
+            .map_err(|_| Error::Internal(format!("room {room_id} has an unknown version")))?;
+        Ok(RoomRef {
+            nid: row.room_nid,
+            room_id: room_id.clone(),
+            version,
+        })
+    }
+
+    /// The events at `pairs` of the state rooted at `root` (`None` where
+    /// the state has no such event).
+    pub(crate) async fn state_at(
+        &self,
+        root: NodeNid,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<Option<Arc<StoredEvent>>>> {
+        let keys = self
+            .rooms
+            .interner
+            .state_keys(&self.store, pairs, false)
+            .await?;
+        let wanted: Vec<_> = keys.iter().flatten().copied().collect();
+        let mut nodes = Layered::new(&self.rooms.nodes);
+        let found = nodes.lookup(&self.store, root, &wanted).await?;
+        let nids: Vec<EventNid> = found.iter().flatten().copied().collect();
+        let mut events = self.events(&nids).await?.into_iter();
+        let mut found = found.into_iter();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                key.and_then(|_| found.next().flatten())
+                    .map(|_| events.next().expect("one event per found number"))
+            })
+            .collect())
+    }
+
+    /// One state event of the state rooted at `root`.
+    pub(crate) async fn state_event_at(
+        &self,
+        root: NodeNid,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Option<Arc<StoredEvent>>> {
+        Ok(self
+            .state_at(root, &[(event_type, state_key)])
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// Every event of the state rooted at `root`.
+    pub(crate) async fn full_state_at(&self, root: NodeNid) -> Result<Vec<Arc<StoredEvent>>> {
+        let mut nodes = Layered::new(&self.rooms.nodes);
+        let entries = nodes.entries(&self.store, root).await?;
+        let nids: Vec<EventNid> = entries.iter().map(|(_, nid)| *nid).collect();
+        self.events(&nids).await
+    }
+
+    /// The membership of `user_id` in the state rooted at `root`.
+    pub(crate) async fn membership_at(
+        &self,
+        root: NodeNid,
+        user_id: &UserId,
+    ) -> Result<Option<String>> {
+        Ok(self
+            .state_event_at(root, "m.room.member", user_id.as_str())
+            .await?
+            .and_then(|event| membership_of(&event)))
+    }
+
+    /// The room's current state root.
+    pub(crate) async fn current_root(&self, room: &RoomRef) -> Result<NodeNid> {
+        Ok(self.store.room_state_root(room.nid).await?)
+    }
+}
+
+/// The `membership` of a member event's content.
+pub(crate) fn membership_of(event: &StoredEvent) -> Option<String> {
+    event
+        .pdu
+        .content()
+        .get("membership")
+        .and_then(|value| value.as_str())
+        .map(str::to_owned)
+}

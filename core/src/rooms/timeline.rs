@@ -1,0 +1,313 @@
+//! Reading rooms: single events, the timeline (/messages), state and
+//! members, each through the history visibility rules.
+
+use std::sync::Arc;
+
+use hanse_protocol::identifiers::{EventId, RoomId, UserId};
+use serde_json::{json, Map, Value};
+
+use super::events::StoredEvent;
+use super::membership_of;
+use super::visibility::ReadableState;
+use crate::store::Direction;
+use crate::{Error, Homeserver, Result};
+
+/// GET /rooms/{roomId}/messages.
+#[derive(Debug, Clone)]
+pub struct MessagesQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub backward: bool,
+    pub limit: usize,
+    pub filter: EventFilter,
+}
+
+/// The parts of a RoomEventFilter that select events.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub types: Option<Vec<String>>,
+    pub not_types: Vec<String>,
+    pub senders: Option<Vec<String>>,
+    pub not_senders: Vec<String>,
+    pub contains_url: Option<bool>,
+}
+
+/// A page of timeline.
+#[derive(Debug, Clone)]
+pub struct Messages {
+    pub chunk: Vec<Value>,
+    pub start: String,
+    /// Absent when there is nothing more in that direction.
+    pub end: Option<String>,
+}
+
+/// The most events /messages returns at once.
+pub const MAX_MESSAGES_LIMIT: usize = 1000;
+/// How many candidate events /messages examines per page at most, so that
+/// a long stretch of invisible events cannot make one request unbounded.
+const MAX_EXAMINED: usize = 5_000;
+
+impl EventFilter {
+    fn matches(&self, event: &StoredEvent) -> bool {
+        let pdu = &event.pdu;
+        let matches_pattern = |pattern: &String, value: &str| match pattern.strip_suffix('*') {
+            Some(prefix) => value.starts_with(prefix),
+            None => pattern == value,
+        };
+        let event_type = pdu.event_type();
+        if let Some(types) = &self.types {
+            if !types.iter().any(|t| matches_pattern(t, event_type)) {
+                return false;
+            }
+        }
+        if self
+            .not_types
+            .iter()
+            .any(|t| matches_pattern(t, event_type))
+        {
+            return false;
+        }
+        let sender = pdu.sender().as_str();
+        if let Some(senders) = &self.senders {
+            if !senders.iter().any(|s| s == sender) {
+                return false;
+            }
+        }
+        if self.not_senders.iter().any(|s| s == sender) {
+            return false;
+        }
+        if let Some(contains_url) = self.contains_url {
+            let has_url = matches!(
+                pdu.content().get("url"),
+                Some(hanse_protocol::canonical_json::CanonicalJsonValue::String(
+                    _
+                ))
+            );
+            if has_url != contains_url {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Pagination tokens are positions in the event stream: `s<position>`.
+fn parse_token(token: &str) -> Result<i64> {
+    token
+        .strip_prefix('s')
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| Error::InvalidParam(format!("{token:?} is not a pagination token")))
+}
+
+fn token(position: i64) -> String {
+    format!("s{position}")
+}
+
+impl Homeserver {
+    /// One event, if the user may see it (GET /rooms/{roomId}/event/{eventId}).
+    pub async fn room_event(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        event_id: &EventId,
+    ) -> Result<Value> {
+        let room = self.room(room_id).await?;
+        let not_found = || Error::NotFound(format!("no event {event_id} you can see in this room"));
+        let event = self
+            .event_by_id(event_id.as_str())
+            .await?
+            .ok_or_else(not_found)?;
+        if event.room_nid != room.nid {
+            return Err(not_found());
+        }
+        let reader = self.reader(&room, user).await?;
+        if !self.may_see(&reader, &event).await? {
+            return Err(not_found());
+        }
+        Ok(self.client_events(&[event]).await?.remove(0))
+    }
+
+    /// A page of the room's timeline.
+    pub async fn messages(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        query: MessagesQuery,
+    ) -> Result<Messages> {
+        let room = self.room(room_id).await?;
+        let reader = self.reader(&room, user).await?;
+        self.readable_state_root(&room, &reader).await?;
+        let direction = if query.backward {
+            Direction::Backward
+        } else {
+            Direction::Forward
+        };
+        let from = match &query.from {
+            Some(from) => parse_token(from)?,
+            None if query.backward => self.store.max_stream_ordering().await? + 1,
+            None => 0,
+        };
+        let to = query.to.as_deref().map(parse_token).transpose()?;
+        let limit = query.limit.clamp(1, MAX_MESSAGES_LIMIT);
+
+        let mut chunk = Vec::new();
+        let mut position = from;
+        let mut examined = 0;
+        let mut exhausted = false;
+        while chunk.len() < limit && examined < MAX_EXAMINED {
+            let want = (limit - chunk.len()).max(20) as i64;
+            let page = self
+                .store
+                .room_timeline(room.nid, position, to, direction, want)
+                .await?;
+            if page.is_empty() {
+                exhausted = true;
+                break;
+            }
+            examined += page.len();
+            let nids: Vec<i64> = page.iter().map(|(nid, _)| *nid).collect();
+            let events = self.events(&nids).await?;
+            for event in events {
+                if chunk.len() == limit {
+                    break;
+                }
+                position = event.stream_ordering;
+                if query.filter.matches(&event) && self.may_see(&reader, &event).await? {
+                    chunk.push(event);
+                }
+            }
+            if (page.len() as i64) < want && chunk.len() < limit {
+                exhausted = true;
+                break;
+            }
+        }
+        Ok(Messages {
+            chunk: self.client_events(&chunk).await?,
+            start: token(from),
+            end: (!exhausted).then(|| token(position)),
+        })
+    }
+
+    /// The room state the user may see (GET /rooms/{roomId}/state).
+    pub async fn room_state(&self, user: &UserId, room_id: &RoomId) -> Result<Vec<Value>> {
+        let events = self.readable_state(user, room_id).await?;
+        self.client_events(&events).await
+    }
+
+    /// One state event in the client format
+    /// (GET /rooms/{roomId}/state/{type}/{key}).
+    pub async fn room_state_event(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Value> {
+        let events = self.readable_state(user, room_id).await?;
+        let event = events
+            .into_iter()
+            .find(|event| {
+                event.pdu.event_type() == event_type && event.pdu.state_key() == Some(state_key)
+            })
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "the room has no {event_type} state with key {state_key:?}"
+                ))
+            })?;
+        Ok(self.client_events(&[event]).await?.remove(0))
+    }
+
+    /// Member events of the room (GET /rooms/{roomId}/members).
+    pub async fn room_members(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        membership: Option<&str>,
+        not_membership: Option<&str>,
+    ) -> Result<Vec<Value>> {
+        let members: Vec<Arc<StoredEvent>> = self
+            .readable_state(user, room_id)
+            .await?
+            .into_iter()
+            .filter(|event| event.pdu.event_type() == "m.room.member")
+            .filter(|event| {
+                let current = membership_of(event);
+                membership.is_none_or(|m| current.as_deref() == Some(m))
+                    && not_membership.is_none_or(|m| current.as_deref() != Some(m))
+            })
+            .collect();
+        self.client_events(&members).await
+    }
+
+    /// Joined members and their profile in the room
+    /// (GET /rooms/{roomId}/joined_members).
+    pub async fn joined_members(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+    ) -> Result<Map<String, Value>> {
+        let mut joined = Map::new();
+        for event in self.readable_state(user, room_id).await? {
+            if event.pdu.event_type() != "m.room.member"
+                || membership_of(&event).as_deref() != Some("join")
+            {
+                continue;
+            }
+            let content = event.pdu.content();
+            let field = |name: &str| {
+                content
+                    .get(name)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
+            if let Some(member) = event.pdu.state_key() {
+                joined.insert(
+                    member.to_owned(),
+                    json!({ "display_name": field("displayname"), "avatar_url": field("avatar_url") }),
+                );
+            }
+        }
+        Ok(joined)
+    }
+
+    async fn readable_state(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+    ) -> Result<Vec<Arc<StoredEvent>>> {
+        let room = self.room(room_id).await?;
+        let reader = self.reader(&room, user).await?;
+        match self.readable_state_root(&room, &reader).await? {
+            ReadableState::Current(root) => self.full_state_at(root).await,
+            ReadableState::AtLeave(leave_nid) => {
+                let leave = self.events(&[leave_nid]).await?.remove(0);
+                let mut state = self.full_state_at(leave.state_before).await?;
+                state.retain(|event| {
+                    !(event.pdu.event_type() == "m.room.member"
+                        && event.pdu.state_key() == leave.pdu.state_key())
+                });
+                state.push(leave);
+                Ok(state)
+            }
+        }
+    }
+
+    /// Events in the client format, with what `unsigned` must say about
+    /// redactions.
+    pub(crate) async fn client_events(&self, events: &[Arc<StoredEvent>]) -> Result<Vec<Value>> {
+        let redactions: Vec<i64> = events.iter().filter_map(|e| e.redacted_by).collect();
+        let redactions = self.events(&redactions).await?;
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            let mut value = event.client_format();
+            if let Some(by) = event.redacted_by {
+                if let Some(redaction) = redactions.iter().find(|r| r.nid == by) {
+                    value["unsigned"]["redacted_because"] = redaction.client_format();
+                }
+            }
+            out.push(value);
+        }
+        Ok(out)
+    }
+}

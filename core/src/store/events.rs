@@ -1,0 +1,231 @@
+//! Events: stored once, as signed canonical JSON with the columns queries
+//! need beside it.
+
+use super::{Store, StoreError, Write};
+
+/// An event as stored.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub event_nid: i64,
+    pub event_id: String,
+    pub room_nid: i64,
+    pub room_version: String,
+    pub stream_ordering: i64,
+    pub state_before: i64,
+    pub redacted_by: Option<i64>,
+    pub json: String,
+}
+
+/// What inserting an event stores.
+#[derive(Debug, Clone)]
+pub struct NewEventRow<'a> {
+    pub event_id: &'a str,
+    pub room_nid: i64,
+    pub type_nid: i32,
+    pub state_key_nid: Option<i64>,
+    pub sender_nid: i64,
+    pub depth: i64,
+    pub origin_server_ts: i64,
+    pub state_before: i64,
+    pub relates_to_nid: Option<i64>,
+    pub rel_type: Option<&'a str>,
+    pub json: &'a str,
+}
+
+const EVENT_COLUMNS: &str = "e.event_nid, e.event_id, e.room_nid, r.room_version, \
+     e.stream_ordering, e.state_before, e.redacted_by, e.json";
+
+fn event_from_row(row: &tokio_postgres::Row) -> EventRow {
+    EventRow {
+        event_nid: row.get(0),
+        event_id: row.get(1),
+        room_nid: row.get(2),
+        room_version: row.get(3),
+        stream_ordering: row.get(4),
+        state_before: row.get(5),
+        redacted_by: row.get(6),
+        json: row.get(7),
+    }
+}
+
+/// Which way a timeline query walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Backward,
+}
+
+impl Store {
+    /// The events `nids` (those that exist), in no particular order.
+    pub async fn events_by_nid(&self, nids: &[i64]) -> Result<Vec<EventRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events e JOIN rooms r USING (room_nid)
+                     WHERE e.event_nid = ANY($1)"
+                ),
+                &[&nids],
+            )
+            .await?;
+        Ok(rows.iter().map(event_from_row).collect())
+    }
+
+    pub async fn event_by_id(&self, event_id: &str) -> Result<Option<EventRow>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events e JOIN rooms r USING (room_nid)
+                     WHERE e.event_id = $1"
+                ),
+                &[&event_id],
+            )
+            .await?;
+        Ok(row.as_ref().map(event_from_row))
+    }
+
+    /// Up to `limit` event numbers of the room strictly after (forward) or
+    /// before (backward) stream position `from`, stopping at `to` if
+    /// given, in walking order.
+    pub async fn room_timeline(
+        &self,
+        room_nid: i64,
+        from: i64,
+        to: Option<i64>,
+        direction: Direction,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let sql = match direction {
+            Direction::Forward => {
+                "SELECT event_nid, stream_ordering FROM events
+                 WHERE room_nid = $1 AND stream_ordering > $2
+                   AND ($3::bigint IS NULL OR stream_ordering <= $3)
+                 ORDER BY stream_ordering ASC LIMIT $4"
+            }
+            Direction::Backward => {
+                "SELECT event_nid, stream_ordering FROM events
+                 WHERE room_nid = $1 AND stream_ordering < $2
+                   AND ($3::bigint IS NULL OR stream_ordering > $3)
+                 ORDER BY stream_ordering DESC LIMIT $4"
+            }
+        };
+        let rows = self
+            .client()
+            .await?
+            .query(sql, &[&room_nid, &from, &to, &limit])
+            .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// The latest stream position handed out so far.
+    pub async fn max_stream_ordering(&self) -> Result<i64, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT COALESCE(MAX(stream_ordering), 0) FROM events", &[])
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// The event a device already sent with this transaction ID.
+    pub async fn transaction_event(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        txn_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT e.event_id FROM event_transactions t JOIN events e USING (event_nid)
+                 WHERE t.user_id = $1 AND t.device_id = $2 AND t.txn_id = $3",
+                &[&user_id, &device_id, &txn_id],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+}
+
+impl Write {
+    /// Inserts the event; returns its number and stream position.
+    pub async fn insert_event(&self, event: &NewEventRow<'_>) -> Result<(i64, i64), StoreError> {
+        let row = self
+            .client()
+            .query_one(
+                "INSERT INTO events (event_id, room_nid, type_nid, state_key_nid, sender_nid,
+                                     depth, origin_server_ts, state_before, relates_to_nid,
+                                     rel_type, json)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 RETURNING event_nid, stream_ordering",
+                &[
+                    &event.event_id,
+                    &event.room_nid,
+                    &event.type_nid,
+                    &event.state_key_nid,
+                    &event.sender_nid,
+                    &event.depth,
+                    &event.origin_server_ts,
+                    &event.state_before,
+                    &event.relates_to_nid,
+                    &event.rel_type,
+                    &event.json,
+                ],
+            )
+            .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    /// The number of an event of the room, if stored.
+    pub async fn event_nid(&self, event_id: &str) -> Result<Option<i64>, StoreError> {
+        let row = self
+            .client()
+            .query_opt(
+                "SELECT event_nid FROM events WHERE event_id = $1",
+                &[&event_id],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// Records that a device sent `event_nid` under `txn_id`.
+    pub async fn insert_transaction(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        txn_id: &str,
+        event_nid: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .execute(
+                "INSERT INTO event_transactions (user_id, device_id, txn_id, event_nid, created_ts)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&user_id, &device_id, &txn_id, &event_nid, &now_ms],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces an event's JSON by its redacted form: the original content
+    /// is gone from the table.
+    pub async fn redact_event(
+        &self,
+        event_nid: i64,
+        redacted_json: &str,
+        redacted_by: i64,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .execute(
+                "UPDATE events SET json = $2, redacted_by = $3,
+                                   relates_to_nid = NULL, rel_type = NULL
+                 WHERE event_nid = $1",
+                &[&event_nid, &redacted_json, &redacted_by],
+            )
+            .await?;
+        Ok(())
+    }
+}

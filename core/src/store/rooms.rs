@@ -1,0 +1,260 @@
+//! Rooms: the one row per room a new event starts from, and memberships.
+
+use super::{Store, StoreError, Write};
+
+/// A room as stored.
+#[derive(Debug, Clone)]
+pub struct RoomRow {
+    pub room_nid: i64,
+    pub room_id: String,
+    pub room_version: String,
+}
+
+/// Where a room stands: what the next local event builds on.
+#[derive(Debug, Clone)]
+pub struct RoomHeadRow {
+    pub state_root: i64,
+    pub forward_extremities: Vec<i64>,
+    pub max_depth: i64,
+}
+
+/// A room membership of a user, as the `memberships` table has it.
+#[derive(Debug, Clone)]
+pub struct MembershipRow {
+    pub room_nid: i64,
+    pub room_id: String,
+    pub membership: String,
+    pub event_nid: i64,
+    pub forgotten: bool,
+}
+
+impl Store {
+    pub async fn room_by_id(&self, room_id: &str) -> Result<Option<RoomRow>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT room_nid, room_id, room_version FROM rooms WHERE room_id = $1",
+                &[&room_id],
+            )
+            .await?;
+        Ok(row.map(|row| RoomRow {
+            room_nid: row.get(0),
+            room_id: row.get(1),
+            room_version: row.get(2),
+        }))
+    }
+
+    /// The room a local alias points to.
+    pub async fn alias_room(&self, alias: &str) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT r.room_id FROM room_aliases a JOIN rooms r USING (room_nid)
+                 WHERE a.alias = $1",
+                &[&alias],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// The room's current state root.
+    pub async fn room_state_root(&self, room_nid: i64) -> Result<i64, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT state_root FROM rooms WHERE room_nid = $1",
+                &[&room_nid],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// The user's memberships, optionally only those of one kind.
+    pub async fn memberships_of(
+        &self,
+        user_id: &str,
+        membership: Option<&str>,
+    ) -> Result<Vec<MembershipRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT m.room_nid, r.room_id, m.membership, m.event_nid, m.forgotten
+                 FROM memberships m
+                 JOIN state_keys k ON k.state_key_nid = m.user_nid
+                 JOIN rooms r ON r.room_nid = m.room_nid
+                 WHERE k.state_key = $1 AND ($2::text IS NULL OR m.membership = $2)
+                 ORDER BY m.event_nid",
+                &[&user_id, &membership],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| MembershipRow {
+                room_nid: row.get(0),
+                room_id: row.get(1),
+                membership: row.get(2),
+                event_nid: row.get(3),
+                forgotten: row.get(4),
+            })
+            .collect())
+    }
+
+    /// The user's current membership of the room, if any.
+    pub async fn membership(
+        &self,
+        room_nid: i64,
+        user_id: &str,
+    ) -> Result<Option<MembershipRow>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT m.room_nid, r.room_id, m.membership, m.event_nid, m.forgotten
+                 FROM memberships m
+                 JOIN state_keys k ON k.state_key_nid = m.user_nid
+                 JOIN rooms r ON r.room_nid = m.room_nid
+                 WHERE m.room_nid = $1 AND k.state_key = $2",
+                &[&room_nid, &user_id],
+            )
+            .await?;
+        Ok(row.map(|row| MembershipRow {
+            room_nid: row.get(0),
+            room_id: row.get(1),
+            membership: row.get(2),
+            event_nid: row.get(3),
+            forgotten: row.get(4),
+        }))
+    }
+
+    /// Hides a room the user has left from their room lists; `false` when
+    /// they are still joined, invited or knocking (or never were there).
+    pub async fn forget_room(&self, room_nid: i64, user_id: &str) -> Result<bool, StoreError> {
+        let changed = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE memberships m SET forgotten = TRUE
+                 FROM state_keys k
+                 WHERE k.state_key_nid = m.user_nid AND m.room_nid = $1 AND k.state_key = $2
+                   AND m.membership IN ('leave', 'ban')",
+                &[&room_nid, &user_id],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+}
+
+impl Write {
+    /// Maps a local alias to the room; `false` when it is taken.
+    pub async fn insert_alias(
+        &self,
+        alias: &str,
+        room_nid: i64,
+        creator: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let inserted = self
+            .client()
+            .execute(
+                "INSERT INTO room_aliases (alias, room_nid, creator, created_ts)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[&alias, &room_nid, &creator, &now_ms],
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+
+    /// Lists the room in (or removes it from) the published directory.
+    pub async fn set_published(&self, room_nid: i64, published: bool) -> Result<(), StoreError> {
+        self.client()
+            .execute(
+                "UPDATE rooms SET published = $2 WHERE room_nid = $1",
+                &[&room_nid, &published],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Creates the room's row; its state starts empty at `state_root`.
+    pub async fn insert_room(
+        &self,
+        room_id: &str,
+        room_version: &str,
+        state_root: i64,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let row = self
+            .client()
+            .query_one(
+                "INSERT INTO rooms (room_id, room_version, state_root, forward_extremities,
+                                    max_depth, created_ts)
+                 VALUES ($1, $2, $3, '{}', 0, $4) RETURNING room_nid",
+                &[&room_id, &room_version, &state_root, &now_ms],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Locks the room's row until commit (serialising writers across
+    /// processes) and reads where it stands.
+    pub async fn lock_room_head(&self, room_nid: i64) -> Result<RoomHeadRow, StoreError> {
+        let row = self
+            .client()
+            .query_one(
+                "SELECT state_root, forward_extremities, max_depth FROM rooms
+                 WHERE room_nid = $1 FOR UPDATE",
+                &[&room_nid],
+            )
+            .await?;
+        Ok(RoomHeadRow {
+            state_root: row.get(0),
+            forward_extremities: row.get(1),
+            max_depth: row.get(2),
+        })
+    }
+
+    pub async fn update_room_head(
+        &self,
+        room_nid: i64,
+        head: &RoomHeadRow,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .execute(
+                "UPDATE rooms SET state_root = $2, forward_extremities = $3, max_depth = $4
+                 WHERE room_nid = $1",
+                &[
+                    &room_nid,
+                    &head.state_root,
+                    &head.forward_extremities,
+                    &head.max_depth,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records the user's new membership in the room.
+    pub async fn set_membership(
+        &self,
+        room_nid: i64,
+        user_nid: i64,
+        membership: &str,
+        event_nid: i64,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .execute(
+                "INSERT INTO memberships (room_nid, user_nid, membership, event_nid)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (room_nid, user_nid) DO UPDATE
+                 SET membership = EXCLUDED.membership, event_nid = EXCLUDED.event_nid,
+                     forgotten = FALSE",
+                &[&room_nid, &user_nid, &membership, &event_nid],
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,632 @@
+//! Rooms over HTTP against a real server and database: creation in each
+//! creatable version, sending, state, membership, redaction, reading with
+//! history visibility, and the refusals that must change nothing.
+
+use hanse_sdk::{Client, Method};
+use hanse_server::testing::TestServer;
+use serde_json::{json, Value};
+
+mod common;
+
+use common::{outcome, user};
+
+const V3: &str = "/_matrix/client/v3";
+/// A well-formed event ID no event has.
+const UNKNOWN_EVENT: &str = "$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+/// `#` starts a URL fragment; everything else in Matrix IDs may stand in a
+/// path as is.
+fn escape(id: &str) -> String {
+    id.replace('#', "%23")
+}
+
+async fn create_room(client: &Client, body: Value) -> String {
+    let created: Value = client
+        .post(&format!("{V3}/createRoom"), &body)
+        .await
+        .expect("createRoom");
+    created["room_id"].as_str().expect("room_id").to_owned()
+}
+
+async fn send_text(client: &Client, room: &str, txn: &str, body: &str) -> String {
+    let sent: Value = client
+        .put(
+            &format!("{V3}/rooms/{room}/send/m.room.message/{txn}"),
+            &json!({ "msgtype": "m.text", "body": body }),
+        )
+        .await
+        .expect("send");
+    sent["event_id"].as_str().expect("event_id").to_owned()
+}
+
+/// Bodies of the m.room.message events of a /messages page, oldest first.
+async fn message_bodies(client: &Client, room: &str) -> Vec<String> {
+    let page: Value = client
+        .get(&format!("{V3}/rooms/{room}/messages?dir=f&limit=100"))
+        .await
+        .expect("messages");
+    page["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .filter(|event| event["type"] == "m.room.message")
+        .filter_map(|event| event["content"]["body"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Row counts of the tables a refused request must not touch.
+async fn footprint(server: &TestServer) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for table in [
+        "rooms",
+        "events",
+        "state_nodes",
+        "memberships",
+        "room_aliases",
+    ] {
+        counts
+            .push(server.query(&format!("SELECT count(*) FROM {table}")).await[0].get::<_, i64>(0));
+    }
+    counts
+}
+
+#[tokio::test]
+async fn rooms_are_created_in_versions_10_11_and_12() {
+    let server = TestServer::start().await;
+    let (alice, login) = user(&server, "alice").await;
+    for version in ["10", "11", "12"] {
+        let room = create_room(
+            &alice,
+            json!({ "room_version": version, "name": "Hanse", "topic": "trade" }),
+        )
+        .await;
+        let create: Value = alice
+            .get(&format!("{V3}/rooms/{room}/state/m.room.create/"))
+            .await
+            .expect("create content");
+        assert_eq!(create["room_version"], version);
+        let power: Value = alice
+            .get(&format!("{V3}/rooms/{room}/state/m.room.power_levels"))
+            .await
+            .expect("power levels");
+        if version == "12" {
+            // Version 12: the room ID is the create event's hash, and
+            // creators are not listed (they outrank everyone).
+            assert!(!room.contains(':'), "{room}");
+            assert!(power["users"].get(&login.user_id).is_none());
+            assert_eq!(power["events"]["m.room.tombstone"], 150);
+        } else {
+            assert!(room.ends_with(&format!(":{}", server.homeserver.identity.server_name)));
+            assert_eq!(power["users"][&login.user_id], 100);
+            assert_eq!(create.get("creator").is_some(), version == "10");
+        }
+        let name: Value = alice
+            .get(&format!("{V3}/rooms/{room}/state/m.room.name/"))
+            .await
+            .expect("name");
+        assert_eq!(name, json!({ "name": "Hanse" }));
+        let state: Vec<Value> = alice
+            .get(&format!("{V3}/rooms/{room}/state"))
+            .await
+            .expect("state");
+        let types: Vec<&str> = state.iter().filter_map(|e| e["type"].as_str()).collect();
+        for wanted in [
+            "m.room.create",
+            "m.room.member",
+            "m.room.power_levels",
+            "m.room.join_rules",
+            "m.room.history_visibility",
+            "m.room.guest_access",
+            "m.room.name",
+            "m.room.topic",
+        ] {
+            assert!(types.contains(&wanted), "{wanted} missing in {types:?}");
+        }
+    }
+    let joined: Value = alice
+        .get(&format!("{V3}/joined_rooms"))
+        .await
+        .expect("joined rooms");
+    assert_eq!(joined["joined_rooms"].as_array().expect("list").len(), 3);
+
+    let before = footprint(&server).await;
+    for (body, status, errcode) in [
+        (
+            json!({ "room_version": "1" }),
+            400,
+            "M_UNSUPPORTED_ROOM_VERSION",
+        ),
+        (
+            json!({ "room_version": "999" }),
+            400,
+            "M_UNSUPPORTED_ROOM_VERSION",
+        ),
+        (json!({ "preset": "everyone" }), 400, "M_BAD_JSON"),
+        (json!({ "invite": ["not-a-user"] }), 400, "M_INVALID_PARAM"),
+        (
+            json!({ "invite": ["@nobody:localhost"] }),
+            403,
+            "M_FORBIDDEN",
+        ),
+        (
+            json!({ "creation_content": { "x": 1.5 } }),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            json!({ "initial_state": [{ "type": "m.room.member", "state_key": "@x:y", "content": {} }] }),
+            400,
+            "M_INVALID_PARAM",
+        ),
+        // Content the room's rules refuse: rolled back with everything else.
+        (
+            json!({ "power_level_content_override": { "users": { "not a user": 100 } } }),
+            403,
+            "M_FORBIDDEN",
+        ),
+    ] {
+        assert_eq!(
+            outcome(
+                &alice,
+                Method::POST,
+                &format!("{V3}/createRoom"),
+                body.clone()
+            )
+            .await,
+            (status, errcode.to_owned()),
+            "{body}"
+        );
+    }
+    assert_eq!(footprint(&server).await, before, "refusals stored nothing");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn members_send_read_and_paginate() {
+    let server = TestServer::start().await;
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, bob_login) = user(&server, "bob").await;
+    let room = create_room(
+        &alice,
+        json!({ "preset": "public_chat", "room_alias_name": "kontor" }),
+    )
+    .await;
+
+    // Not yet joined: bob may not send.
+    let before = footprint(&server).await;
+    assert_eq!(
+        outcome(
+            &bob,
+            Method::PUT,
+            &format!("{V3}/rooms/{room}/send/m.room.message/t0"),
+            json!({ "msgtype": "m.text", "body": "let me in" }),
+        )
+        .await,
+        (403, "M_FORBIDDEN".to_owned())
+    );
+    assert_eq!(footprint(&server).await, before);
+
+    // Join by alias.
+    let alias = format!("#kontor:{}", server.homeserver.identity.server_name);
+    let joined: Value = bob
+        .post(&format!("{V3}/join/{}", escape(&alias)), &json!({}))
+        .await
+        .expect("join by alias");
+    assert_eq!(joined["room_id"], room.as_str());
+
+    let mut sent = Vec::new();
+    for i in 0..25 {
+        let sender = if i % 2 == 0 { &alice } else { &bob };
+        sent.push(send_text(sender, &room, &format!("t{i}"), &format!("message {i}")).await);
+    }
+    // The same transaction ID returns the same event and sends nothing.
+    let again = send_text(&bob, &room, "t1", "message 1").await;
+    assert_eq!(again, sent[1]);
+    let bodies = message_bodies(&alice, &room).await;
+    assert_eq!(bodies.len(), 25);
+    assert_eq!(bodies[0], "message 0");
+
+    // Backwards in pages of 10 from the newest, then forwards again.
+    let mut from: Option<String> = None;
+    let mut seen = Vec::new();
+    loop {
+        let mut path = format!("{V3}/rooms/{room}/messages?dir=b&limit=10");
+        if let Some(from) = &from {
+            path.push_str(&format!("&from={from}"));
+        }
+        let page: Value = bob.get(&path).await.expect("page");
+        for event in page["chunk"].as_array().expect("chunk") {
+            seen.push(event["event_id"].as_str().expect("id").to_owned());
+        }
+        match page["end"].as_str() {
+            Some(end) => from = Some(end.to_owned()),
+            None => break,
+        }
+    }
+    let mut newest_first = sent.clone();
+    newest_first.reverse();
+    assert_eq!(
+        seen[..25],
+        newest_first[..],
+        "newest messages first, none twice"
+    );
+    assert!(seen.len() > 25, "older state events follow the messages");
+
+    let filtered: Value = bob
+        .get(&format!(
+            "{V3}/rooms/{room}/messages?dir=b&limit=100&filter={}",
+            urlencode(&json!({ "senders": [bob_login.user_id] }).to_string())
+        ))
+        .await
+        .expect("filtered page");
+    let senders: Vec<&str> = filtered["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .filter_map(|event| event["sender"].as_str())
+        .collect();
+    assert!(!senders.is_empty());
+    assert!(senders.iter().all(|s| *s == bob_login.user_id));
+
+    let event: Value = bob
+        .get(&format!("{V3}/rooms/{room}/event/{}", sent[0]))
+        .await
+        .expect("event");
+    assert_eq!(event["content"]["body"], "message 0");
+    assert_eq!(event["room_id"], room.as_str());
+
+    let members: Value = alice
+        .get(&format!("{V3}/rooms/{room}/joined_members"))
+        .await
+        .expect("joined members");
+    assert_eq!(members["joined"].as_object().expect("map").len(), 2);
+    let members: Value = alice
+        .get(&format!("{V3}/rooms/{room}/members?membership=join"))
+        .await
+        .expect("members");
+    assert_eq!(members["chunk"].as_array().expect("chunk").len(), 2);
+
+    // Bad input: nothing stored, Matrix errors.
+    let before = footprint(&server).await;
+    for (method, path, body, status, errcode) in [
+        (
+            Method::PUT,
+            format!("{V3}/rooms/{room}/send/m.room.message/f1"),
+            json!({ "body": 1.5 }),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            Method::PUT,
+            format!("{V3}/rooms/{room}/send/m.room.message/f2"),
+            json!(["not", "an", "object"]),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            Method::PUT,
+            format!("{V3}/rooms/!unknown:localhost/send/m.room.message/f3"),
+            json!({}),
+            404,
+            "M_NOT_FOUND",
+        ),
+        (
+            Method::PUT,
+            format!("{V3}/rooms/not-a-room/send/m.room.message/f4"),
+            json!({}),
+            400,
+            "M_INVALID_PARAM",
+        ),
+        (
+            Method::GET,
+            format!("{V3}/rooms/{room}/messages?dir=sideways"),
+            Value::Null,
+            400,
+            "M_INVALID_PARAM",
+        ),
+        (
+            Method::GET,
+            format!("{V3}/rooms/{room}/messages?dir=b&from=nonsense"),
+            Value::Null,
+            400,
+            "M_INVALID_PARAM",
+        ),
+        (
+            Method::GET,
+            format!("{V3}/rooms/{room}/event/{UNKNOWN_EVENT}"),
+            Value::Null,
+            404,
+            "M_NOT_FOUND",
+        ),
+        (
+            Method::PUT,
+            format!("{V3}/rooms/{room}/send/m.room.message/f5"),
+            json!({ "body": "x".repeat(70_000) }),
+            413,
+            "M_TOO_LARGE",
+        ),
+    ] {
+        assert_eq!(
+            outcome(&bob, method.clone(), &path, body).await,
+            (status, errcode.to_owned()),
+            "{method} {path}"
+        );
+    }
+    let raw = reqwest::Client::new()
+        .put(format!(
+            "{}{V3}/rooms/{room}/send/m.room.message/f6",
+            server.client_url
+        ))
+        .bearer_auth(&bob_login.access_token)
+        .body("{\"body\": ")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(raw.status(), 400);
+    assert_eq!(
+        raw.json::<Value>().await.expect("json")["errcode"],
+        "M_NOT_JSON"
+    );
+    assert_eq!(footprint(&server).await, before);
+    server.stop().await;
+}
+
+/// Percent-encodes a query parameter value.
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn power_and_membership_rules_are_enforced() {
+    let server = TestServer::start().await;
+    let (alice, alice_login) = user(&server, "alice").await;
+    let (bob, bob_login) = user(&server, "bob").await;
+    let (carol, carol_login) = user(&server, "carol").await;
+    let room = create_room(&alice, json!({ "preset": "private_chat" })).await;
+
+    // Invite-only: carol cannot join uninvited.
+    let before = footprint(&server).await;
+    assert_eq!(
+        outcome(
+            &carol,
+            Method::POST,
+            &format!("{V3}/rooms/{room}/join"),
+            json!({})
+        )
+        .await,
+        (403, "M_FORBIDDEN".to_owned())
+    );
+    assert_eq!(footprint(&server).await, before);
+
+    alice
+        .post::<Value>(
+            &format!("{V3}/rooms/{room}/invite"),
+            &json!({ "user_id": bob_login.user_id }),
+        )
+        .await
+        .expect("invite");
+    bob.post::<Value>(&format!("{V3}/rooms/{room}/join"), &json!({}))
+        .await
+        .expect("join after invite");
+
+    // Bob (power 0) may neither change power levels, nor name the room,
+    // nor ban, nor redact alice's messages.
+    let alice_message = send_text(&alice, &room, "a1", "from alice").await;
+    let before = footprint(&server).await;
+    for (path, body) in [
+        (
+            format!("{V3}/rooms/{room}/state/m.room.power_levels/"),
+            json!({ "users": { bob_login.user_id.clone(): 100 } }),
+        ),
+        (
+            format!("{V3}/rooms/{room}/state/m.room.name/"),
+            json!({ "name": "bob's" }),
+        ),
+        (
+            format!("{V3}/rooms/{room}/redact/{alice_message}/r1"),
+            json!({}),
+        ),
+    ] {
+        assert_eq!(
+            outcome(&bob, Method::PUT, &path, body).await,
+            (403, "M_FORBIDDEN".to_owned()),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        outcome(
+            &bob,
+            Method::POST,
+            &format!("{V3}/rooms/{room}/ban"),
+            json!({ "user_id": alice_login.user_id }),
+        )
+        .await,
+        (403, "M_FORBIDDEN".to_owned())
+    );
+    assert_eq!(footprint(&server).await, before, "refusals stored nothing");
+
+    // Alice kicks, bans and unbans; the banned cannot rejoin.
+    alice
+        .post::<Value>(
+            &format!("{V3}/rooms/{room}/kick"),
+            &json!({ "user_id": bob_login.user_id, "reason": "test" }),
+        )
+        .await
+        .expect("kick");
+    alice
+        .post::<Value>(
+            &format!("{V3}/rooms/{room}/ban"),
+            &json!({ "user_id": bob_login.user_id }),
+        )
+        .await
+        .expect("ban");
+    assert_eq!(
+        outcome(
+            &bob,
+            Method::POST,
+            &format!("{V3}/rooms/{room}/join"),
+            json!({})
+        )
+        .await,
+        (403, "M_FORBIDDEN".to_owned())
+    );
+    alice
+        .post::<Value>(
+            &format!("{V3}/rooms/{room}/unban"),
+            &json!({ "user_id": bob_login.user_id }),
+        )
+        .await
+        .expect("unban");
+    let member: Value = alice
+        .get(&format!(
+            "{V3}/rooms/{room}/state/m.room.member/{}",
+            bob_login.user_id
+        ))
+        .await
+        .expect("member");
+    assert_eq!(member["membership"], "leave");
+
+    // Leaving, then forgetting; forgetting while joined is refused.
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::POST,
+            &format!("{V3}/rooms/{room}/forget"),
+            json!({})
+        )
+        .await,
+        (400, "M_UNKNOWN".to_owned())
+    );
+    alice
+        .post::<Value>(
+            &format!("{V3}/rooms/{room}/invite"),
+            &json!({ "user_id": carol_login.user_id }),
+        )
+        .await
+        .expect("invite carol");
+    carol
+        .post::<Value>(&format!("{V3}/rooms/{room}/leave"), &json!({}))
+        .await
+        .expect("reject the invite");
+    carol
+        .post::<Value>(&format!("{V3}/rooms/{room}/forget"), &json!({}))
+        .await
+        .expect("forget");
+    let forgotten = server
+        .query("SELECT count(*) FROM memberships WHERE forgotten")
+        .await[0]
+        .get::<_, i64>(0);
+    assert_eq!(forgotten, 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn history_visibility_is_enforced_on_every_read() {
+    let server = TestServer::start().await;
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, _) = user(&server, "bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    alice
+        .put::<Value>(
+            &format!("{V3}/rooms/{room}/state/m.room.history_visibility/"),
+            &json!({ "history_visibility": "joined" }),
+        )
+        .await
+        .expect("history visibility");
+    let secret = send_text(&alice, &room, "s1", "before bob").await;
+
+    // Not joined: no reading at all.
+    for path in [
+        format!("{V3}/rooms/{room}/messages?dir=b"),
+        format!("{V3}/rooms/{room}/state"),
+    ] {
+        assert_eq!(
+            outcome(&bob, Method::GET, &path, Value::Null).await,
+            (403, "M_FORBIDDEN".to_owned()),
+            "{path}"
+        );
+    }
+    bob.post::<Value>(&format!("{V3}/rooms/{room}/join"), &json!({}))
+        .await
+        .expect("join");
+    send_text(&alice, &room, "s2", "after bob joined").await;
+    assert_eq!(message_bodies(&bob, &room).await, ["after bob joined"]);
+    assert_eq!(
+        outcome(
+            &bob,
+            Method::GET,
+            &format!("{V3}/rooms/{room}/event/{secret}"),
+            Value::Null
+        )
+        .await,
+        (404, "M_NOT_FOUND".to_owned())
+    );
+
+    // After leaving, bob keeps what he could see, and nothing newer.
+    bob.post::<Value>(&format!("{V3}/rooms/{room}/leave"), &json!({}))
+        .await
+        .expect("leave");
+    send_text(&alice, &room, "s3", "after bob left").await;
+    assert_eq!(message_bodies(&bob, &room).await, ["after bob joined"]);
+
+    // "shared": a newcomer reads what was sent before they joined.
+    let shared = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    send_text(&alice, &shared, "h1", "history").await;
+    bob.post::<Value>(&format!("{V3}/rooms/{shared}/join"), &json!({}))
+        .await
+        .expect("join");
+    assert_eq!(message_bodies(&bob, &shared).await, ["history"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn redaction_removes_content_from_storage() {
+    let server = TestServer::start().await;
+    let (alice, _) = user(&server, "alice").await;
+    let room = create_room(&alice, json!({ "room_version": "11" })).await;
+    let secret = "the cargo manifest of the Lübeck cog";
+    let event = send_text(&alice, &room, "m1", secret).await;
+    let redaction: Value = alice
+        .put(
+            &format!("{V3}/rooms/{room}/redact/{event}/r1"),
+            &json!({ "reason": "mistake" }),
+        )
+        .await
+        .expect("redact");
+    let redaction = redaction["event_id"].as_str().expect("event_id");
+
+    let redacted: Value = alice
+        .get(&format!("{V3}/rooms/{room}/event/{event}"))
+        .await
+        .expect("event");
+    assert_eq!(redacted["content"], json!({}));
+    assert_eq!(
+        redacted["unsigned"]["redacted_because"]["event_id"],
+        redaction
+    );
+
+    let stored = server
+        .query("SELECT count(*) FROM events WHERE json LIKE '%Lübeck%'")
+        .await[0]
+        .get::<_, i64>(0);
+    assert_eq!(stored, 0, "the redacted content is gone from the database");
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::PUT,
+            &format!("{V3}/rooms/{room}/redact/{UNKNOWN_EVENT}/r2"),
+            json!({}),
+        )
+        .await,
+        (404, "M_NOT_FOUND".to_owned())
+    );
+    server.stop().await;
+}
