@@ -32,12 +32,86 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
     Run,
     /// Print a commented configuration file with every default.
     GenerateConfig,
+    /// Manage local accounts, whether the server runs or not.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage registration tokens (used when `registration = "token"`).
+    #[command(subcommand)]
+    RegistrationToken(RegistrationTokenCommand),
+}
+
+/// `hanse user ...`. USER is a localpart (`alice`) or a user ID of this
+/// server (`@alice:example.org`).
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. Its password is read from --password-file, or
+    /// from standard input (asked for twice, not echoed, at a terminal).
+    Create {
+        /// `alice` or `@alice:<server_name>`.
+        #[arg(value_name = "USER")]
+        user: String,
+        /// Make the account a server administrator.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Set a new password and log out every device of the account. The
+    /// password is read as for `create`.
+    ResetPassword {
+        /// `alice` or `@alice:<server_name>`.
+        #[arg(value_name = "USER")]
+        user: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Deactivate an account for good: it is logged out everywhere, loses
+    /// its password and profile, and its user ID is never given out again.
+    Deactivate {
+        /// `alice` or `@alice:<server_name>`.
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+    /// List every account, one a line: user ID, admin, guest, deactivated,
+    /// creation time (UTC).
+    List,
+}
+
+/// Where a password comes from. Never from the command line: other users
+/// of the machine can read it there.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PasswordSource {
+    /// Read the password from FILE (its content without a final line
+    /// break) instead of standard input.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `hanse registration-token ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Create a registration token and print it.
+    Create {
+        /// The token (1 to 64 characters of A-Za-z0-9._~-); a random one
+        /// if not given.
+        #[arg(long, value_name = "T")]
+        token: Option<String>,
+        /// How many registrations it allows; unlimited if not given.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+        uses: Option<i32>,
+        /// Let it expire SECS seconds from now; never if not given.
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..))]
+        expires_in: Option<u32>,
+    },
+    /// List the registration tokens, one a line: token, registrations
+    /// done and allowed, expiry (UTC).
+    List,
 }
 
 impl Cli {

@@ -45,8 +45,7 @@ pub fn run(config: Config) -> Result<(), String> {
     };
 
     let result = actix_web::rt::System::new().block_on(async {
-        let store = connect(&config, cluster.as_ref()).await?;
-        store::migrate(&store).await.map_err(|e| e.to_string())?;
+        let store = open_store(&config, cluster.as_ref(), config.database.pool_size).await?;
         let now_ms = i64::try_from(
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -115,7 +114,13 @@ pub fn http_settings(config: &Config) -> HttpSettings {
     }
 }
 
-async fn connect(config: &Config, cluster: Option<&ManagedCluster>) -> Result<Store, String> {
+/// Opens hanse's database: at database.url, or on the managed `cluster`
+/// (creating the database there on first use), and migrates it.
+pub(crate) async fn open_store(
+    config: &Config,
+    cluster: Option<&ManagedCluster>,
+    pool_size: usize,
+) -> Result<Store, String> {
     let pg_config = match (&config.database.url, cluster) {
         (Some(url), _) => url
             .parse::<tokio_postgres::Config>()
@@ -128,10 +133,11 @@ async fn connect(config: &Config, cluster: Option<&ManagedCluster>) -> Result<St
         }
         (None, None) => unreachable!("a managed cluster runs whenever database.url is unset"),
     };
-    let store = Store::connect(pg_config, config.database.pool_size);
+    let store = Store::connect(pg_config, pool_size);
     store.ping().await.map_err(|e| {
         format!("cannot reach the database: {e}. Check database.url and that PostgreSQL is running")
     })?;
+    store::migrate(&store).await.map_err(|e| e.to_string())?;
     Ok(store)
 }
 

@@ -14,7 +14,7 @@ pub use profile::{AVATAR_URL, DISPLAYNAME};
 pub use registration::{validate_localpart, Registered, Registration};
 pub use tokens::{IssuedTokens, Session};
 
-use hanse_protocol::identifiers::UserId;
+use hanse_protocol::identifiers::{ServerName, UserId};
 
 use crate::clock::now_ms;
 use crate::{Error, Homeserver, Result};
@@ -22,6 +22,23 @@ use crate::{Error, Homeserver, Result};
 /// A user ID read back from the database, which only holds valid ones.
 fn stored_user_id(stored: &str) -> Result<UserId> {
     UserId::parse(stored).map_err(|e| Error::Internal(format!("stored user ID {stored}: {e}")))
+}
+
+/// The user of `server_name` that `user` names: a localpart (lowercased)
+/// or a full user ID. Whether the account exists is not checked.
+pub fn local_user_id(server_name: &ServerName, user: &str) -> Result<UserId> {
+    let user_id = if user.starts_with('@') {
+        UserId::parse(user).map_err(|e| Error::Forbidden(format!("invalid user ID: {e}")))?
+    } else {
+        UserId::parse(&format!("@{}:{server_name}", user.to_lowercase()))
+            .map_err(|e| Error::Forbidden(format!("invalid user name: {e}")))?
+    };
+    if user_id.server_name() != server_name {
+        return Err(Error::Forbidden(format!(
+            "{user_id} is not a user of this server"
+        )));
+    }
+    Ok(user_id)
 }
 
 /// A successful login.
@@ -47,22 +64,7 @@ impl Homeserver {
     /// Resolves what a client typed as the user to log in: a localpart or a
     /// full user ID of this server.
     pub fn local_user_id(&self, user: &str) -> Result<UserId> {
-        let user_id = if user.starts_with('@') {
-            UserId::parse(user).map_err(|e| Error::Forbidden(format!("invalid user ID: {e}")))?
-        } else {
-            UserId::parse(&format!(
-                "@{}:{}",
-                user.to_lowercase(),
-                self.identity.server_name
-            ))
-            .map_err(|e| Error::Forbidden(format!("invalid user name: {e}")))?
-        };
-        if user_id.server_name() != &self.identity.server_name {
-            return Err(Error::Forbidden(format!(
-                "{user_id} is not a user of this server"
-            )));
-        }
-        Ok(user_id)
+        local_user_id(&self.identity.server_name, user)
     }
 
     /// Checks a user's password. Wrong passwords, unknown users and
@@ -158,6 +160,15 @@ impl Homeserver {
                 .delete_other_devices(user_id.as_str(), keep)
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Sets a password for the user as an operator does (admin CLI): every
+    /// device is logged out, so whoever held the account loses it.
+    pub async fn reset_password(&self, user_id: &UserId, new_password: &str) -> Result<()> {
+        self.change_password(user_id, new_password, true, None)
+            .await?;
+        tracing::info!(%user_id, "password reset by an operator");
         Ok(())
     }
 

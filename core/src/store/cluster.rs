@@ -54,8 +54,9 @@ pub enum ClusterError {
     )]
     SocketPathTooLong(PathBuf),
     #[error(
-        "a PostgreSQL server (pid {pid}) is already running on {data}: stop it (`pg_ctl -D {data} \
-         stop -m fast`) before starting hanse"
+        "a PostgreSQL server (pid {pid}) is already running on {data}. If an admin command \
+         (`hanse user ...`) runs, try again when it is done; otherwise stop that server \
+         (`pg_ctl -D {data} stop -m fast`) before starting hanse"
     )]
     AlreadyRunning { pid: i32, data: PathBuf },
     #[error("{what} failed: {detail}")]
@@ -112,6 +113,8 @@ pub struct ManagedCluster {
     data: PathBuf,
     socket_dir: PathBuf,
     log: PathBuf,
+    /// The postgres this handle started; `None` when it uses one another
+    /// process runs ([`ManagedCluster::attach_or_start`]).
     child: Option<Child>,
 }
 
@@ -213,6 +216,41 @@ impl ManagedCluster {
         cluster.wait_ready()?;
         tracing::info!("managed PostgreSQL ready");
         Ok(cluster)
+    }
+
+    /// The cluster under `root` for a short command such as the admin CLI:
+    /// the one running now if hanse (or anyone) runs it, otherwise started
+    /// for the command like [`ManagedCluster::start`] does.
+    ///
+    /// A cluster that is still starting or stopping is waited for. Stopping
+    /// or dropping the handle stops the cluster only if this call started
+    /// it.
+    pub fn attach_or_start(root: &Path, options: &ClusterOptions) -> Result<Self, ClusterError> {
+        let started = Instant::now();
+        loop {
+            let Ok(root) = root.canonicalize() else {
+                return Self::start(root, options);
+            };
+            let data = root.join("data");
+            let Some(postmaster) = live_postmaster(&data) else {
+                return Self::start(&root, options);
+            };
+            if postmaster.status == "ready" {
+                tracing::info!(pid = postmaster.pid, "using the running managed PostgreSQL");
+                return Ok(Self {
+                    data,
+                    socket_dir: root.join("run"),
+                    log: root.join("postgres.log"),
+                    child: None,
+                });
+            }
+            if started.elapsed() > START_TIMEOUT {
+                let log = root.join("postgres.log");
+                let tail = log_tail(&log);
+                return Err(ClusterError::StartTimeout(START_TIMEOUT, log, tail));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The directory holding the cluster's Unix socket: the `host` to
@@ -418,24 +456,46 @@ impl BinarySearch {
     }
 }
 
+/// A PostgreSQL server running on a data directory, as its postmaster.pid
+/// tells.
+#[derive(Debug)]
+struct Postmaster {
+    pid: i32,
+    /// Line 8 of postmaster.pid: `starting`, `ready`, `stopping` or
+    /// `standby` (`starting` while the line is not written yet).
+    status: String,
+}
+
+/// The PostgreSQL server running on `data`, if any: postmaster.pid names a
+/// live process that is a PostgreSQL (not a pid reused since a crash).
+fn live_postmaster(data: &Path) -> Option<Postmaster> {
+    let contents = fs::read_to_string(data.join("postmaster.pid")).ok()?;
+    let mut lines = contents.lines();
+    let pid: i32 = lines.next()?.trim().parse().ok()?;
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    if !String::from_utf8_lossy(&cmdline).contains("postgres") {
+        return None;
+    }
+    let status = lines.nth(6).map(str::trim).filter(|s| !s.is_empty());
+    Some(Postmaster {
+        pid,
+        status: status.unwrap_or("starting").to_owned(),
+    })
+}
+
 /// Removes a postmaster.pid left by a cluster that is no longer running
 /// (a power cut, a killed process whose pid was reused). A live postgres on
 /// the same directory is an error: two servers must never share it.
 fn clear_stale_pid_file(data: &Path) -> Result<(), ClusterError> {
     let pid_file = data.join("postmaster.pid");
-    let Ok(contents) = fs::read_to_string(&pid_file) else {
+    if !pid_file.exists() {
         return Ok(());
-    };
-    let pid: Option<i32> = contents.lines().next().and_then(|l| l.trim().parse().ok());
-    if let Some(pid) = pid {
-        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let is_postgres = String::from_utf8_lossy(&cmdline).contains("postgres");
-        if is_postgres {
-            return Err(ClusterError::AlreadyRunning {
-                pid,
-                data: data.to_path_buf(),
-            });
-        }
+    }
+    if let Some(postmaster) = live_postmaster(data) {
+        return Err(ClusterError::AlreadyRunning {
+            pid: postmaster.pid,
+            data: data.to_path_buf(),
+        });
     }
     tracing::warn!(file = %pid_file.display(), "removing a stale PostgreSQL pid file from an unclean stop");
     fs::remove_file(&pid_file).map_err(io_err(format!("removing {}", pid_file.display())))
