@@ -72,15 +72,15 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(v3("/createRoom").route(post().to(rooms::create::create_room)))
         .service(v3("/joined_rooms").route(get().to(rooms::membership::joined_rooms)))
         // Membership
-        .service(v3("/rooms/{roomId}/invite").route(post().to(rooms::membership::invite)))
         .service(v3("/join/{roomIdOrAlias}").route(post().to(rooms::membership::join)))
         .service(v3("/rooms/{roomId}/join").route(post().to(rooms::membership::join)))
         .service(v3("/knock/{roomIdOrAlias}").route(post().to(rooms::membership::knock)))
         .service(v3("/rooms/{roomId}/leave").route(post().to(rooms::membership::leave)))
         .service(v3("/rooms/{roomId}/forget").route(post().to(rooms::membership::forget)))
-        .service(v3("/rooms/{roomId}/kick").route(post().to(rooms::membership::kick)))
-        .service(v3("/rooms/{roomId}/ban").route(post().to(rooms::membership::ban)))
-        .service(v3("/rooms/{roomId}/unban").route(post().to(rooms::membership::unban)))
+        .service(
+            v3("/rooms/{roomId}/{action:invite|kick|ban|unban}")
+                .route(post().to(rooms::membership::change_other)),
+        )
         // Sending events
         .service(
             v3("/rooms/{roomId}/send/{eventType}/{txnId}")

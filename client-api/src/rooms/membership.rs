@@ -1,6 +1,7 @@
 //! Membership: invite, join, knock, leave, forget, kick, ban, unban.
 
 use actix_web::{web, HttpResponse};
+use hanse_core::accounts::Session;
 use hanse_core::rooms::MembershipChange;
 use hanse_core::Homeserver;
 use hanse_http::{Json, MatrixError, OptionalJson};
@@ -23,54 +24,48 @@ pub struct ReasonBody {
     reason: Option<String>,
 }
 
-async fn on_target(
-    homeserver: &Homeserver,
-    session: &hanse_core::accounts::Session,
-    room: &str,
-    body: TargetBody,
-    change: MembershipChange,
+/// POST /rooms/{roomId}/{invite,kick,ban,unban}: a change to another
+/// user's membership.
+pub async fn change_other(
+    homeserver: web::Data<Homeserver>,
+    Authenticated(session): Authenticated,
+    path: web::Path<(String, String)>,
+    Json(body): Json<TargetBody>,
 ) -> Result<HttpResponse, MatrixError> {
+    let (room, action) = path.into_inner();
+    let change = match action.as_str() {
+        "invite" => MembershipChange::Invite,
+        "kick" => MembershipChange::Kick,
+        "ban" => MembershipChange::Ban,
+        "unban" => MembershipChange::Unban,
+        _ => unreachable!("the route only matches these four"),
+    };
     let target = user_id(&body.user_id)?;
     homeserver
-        .change_membership(session, &room_id(room)?, &target, change, body.reason)
+        .change_membership(&session, &room_id(&room)?, &target, change, body.reason)
         .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
-pub async fn invite(
-    homeserver: web::Data<Homeserver>,
-    Authenticated(session): Authenticated,
-    path: web::Path<String>,
-    Json(body): Json<TargetBody>,
+/// A change to the user's own membership; join and knock accept aliases.
+async fn change_own(
+    homeserver: &Homeserver,
+    session: &Session,
+    room: &str,
+    change: MembershipChange,
+    reason: Option<String>,
 ) -> Result<HttpResponse, MatrixError> {
-    on_target(&homeserver, &session, &path, body, MembershipChange::Invite).await
-}
-
-pub async fn kick(
-    homeserver: web::Data<Homeserver>,
-    Authenticated(session): Authenticated,
-    path: web::Path<String>,
-    Json(body): Json<TargetBody>,
-) -> Result<HttpResponse, MatrixError> {
-    on_target(&homeserver, &session, &path, body, MembershipChange::Kick).await
-}
-
-pub async fn ban(
-    homeserver: web::Data<Homeserver>,
-    Authenticated(session): Authenticated,
-    path: web::Path<String>,
-    Json(body): Json<TargetBody>,
-) -> Result<HttpResponse, MatrixError> {
-    on_target(&homeserver, &session, &path, body, MembershipChange::Ban).await
-}
-
-pub async fn unban(
-    homeserver: web::Data<Homeserver>,
-    Authenticated(session): Authenticated,
-    path: web::Path<String>,
-    Json(body): Json<TargetBody>,
-) -> Result<HttpResponse, MatrixError> {
-    on_target(&homeserver, &session, &path, body, MembershipChange::Unban).await
+    let room_id = match change {
+        MembershipChange::Join | MembershipChange::Knock => homeserver.resolve_room(room).await?,
+        _ => room_id(room)?,
+    };
+    homeserver
+        .change_membership(session, &room_id, &session.user_id, change, reason)
+        .await?;
+    Ok(match change {
+        MembershipChange::Leave => HttpResponse::Ok().json(json!({})),
+        _ => HttpResponse::Ok().json(json!({ "room_id": room_id.as_str() })),
+    })
 }
 
 /// POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join.
@@ -80,54 +75,48 @@ pub async fn join(
     path: web::Path<String>,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<HttpResponse, MatrixError> {
-    let room_id = homeserver.resolve_room(&path).await?;
-    homeserver
-        .change_membership(
-            &session,
-            &room_id,
-            &session.user_id,
-            MembershipChange::Join,
-            body.reason,
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({ "room_id": room_id.as_str() })))
+    change_own(
+        &homeserver,
+        &session,
+        &path,
+        MembershipChange::Join,
+        body.reason,
+    )
+    .await
 }
 
+/// POST /knock/{roomIdOrAlias}.
 pub async fn knock(
     homeserver: web::Data<Homeserver>,
     Authenticated(session): Authenticated,
     path: web::Path<String>,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<HttpResponse, MatrixError> {
-    let room_id = homeserver.resolve_room(&path).await?;
-    homeserver
-        .change_membership(
-            &session,
-            &room_id,
-            &session.user_id,
-            MembershipChange::Knock,
-            body.reason,
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({ "room_id": room_id.as_str() })))
+    change_own(
+        &homeserver,
+        &session,
+        &path,
+        MembershipChange::Knock,
+        body.reason,
+    )
+    .await
 }
 
+/// POST /rooms/{roomId}/leave.
 pub async fn leave(
     homeserver: web::Data<Homeserver>,
     Authenticated(session): Authenticated,
     path: web::Path<String>,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<HttpResponse, MatrixError> {
-    homeserver
-        .change_membership(
-            &session,
-            &room_id(&path)?,
-            &session.user_id,
-            MembershipChange::Leave,
-            body.reason,
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({})))
+    change_own(
+        &homeserver,
+        &session,
+        &path,
+        MembershipChange::Leave,
+        body.reason,
+    )
+    .await
 }
 
 pub async fn forget(

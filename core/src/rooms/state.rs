@@ -139,15 +139,56 @@ impl<'a> Layered<'a> {
 
 /// Interned event types and state keys, cached.
 pub(crate) struct Interner {
-    types: Mutex<HashMap<String, i32>>,
-    keys: Mutex<LruCache<String, i64>>,
+    types: InternCache<i32>,
+    keys: InternCache<i64>,
 }
+
+/// Strings and their numbers; numbers never change, so entries never go
+/// stale.
+struct InternCache<N> {
+    cache: Mutex<LruCache<String, N>>,
+}
+
+impl<N: Copy> InternCache<N> {
+    fn new(capacity: NonZeroUsize) -> Self {
+        Self {
+            cache: Mutex::new(LruCache::new(capacity)),
+        }
+    }
+
+    /// The cached numbers of `names`, and the names not cached.
+    fn cached<'n>(&self, names: &[&'n str]) -> (HashMap<String, N>, Vec<&'n str>) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        for name in names {
+            match cache.get(*name) {
+                Some(nid) => {
+                    found.insert((*name).to_owned(), *nid);
+                }
+                None => missing.push(*name),
+            }
+        }
+        (found, missing)
+    }
+
+    fn remember(&self, loaded: HashMap<String, N>, found: &mut HashMap<String, N>) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, nid) in loaded {
+            cache.put(name.clone(), nid);
+            found.insert(name, nid);
+        }
+    }
+}
+
+/// How many event types are kept: there are few in practice.
+const TYPE_CACHE: usize = 10_000;
 
 impl Interner {
     pub fn new(capacity: NonZeroUsize) -> Self {
         Self {
-            types: Mutex::new(HashMap::new()),
-            keys: Mutex::new(LruCache::new(capacity)),
+            types: InternCache::new(NonZeroUsize::new(TYPE_CACHE).expect("not zero")),
+            keys: InternCache::new(capacity),
         }
     }
 
@@ -159,30 +200,14 @@ impl Interner {
         names: &[&str],
         create: bool,
     ) -> Result<HashMap<String, i32>> {
-        let mut found = HashMap::new();
-        let mut missing = Vec::new();
-        {
-            let cache = self.types.lock().unwrap_or_else(|p| p.into_inner());
-            for name in names {
-                match cache.get(*name) {
-                    Some(nid) => {
-                        found.insert((*name).to_owned(), *nid);
-                    }
-                    None => missing.push(*name),
-                }
-            }
-        }
+        let (mut found, missing) = self.types.cached(names);
         if !missing.is_empty() {
             let loaded = if create {
                 store.intern_event_types(&missing).await?
             } else {
                 store.event_type_nids(&missing).await?
             };
-            let mut cache = self.types.lock().unwrap_or_else(|p| p.into_inner());
-            for (name, nid) in loaded {
-                cache.insert(name.clone(), nid);
-                found.insert(name, nid);
-            }
+            self.types.remember(loaded, &mut found);
         }
         Ok(found)
     }
@@ -194,30 +219,14 @@ impl Interner {
         names: &[&str],
         create: bool,
     ) -> Result<HashMap<String, i64>> {
-        let mut found = HashMap::new();
-        let mut missing = Vec::new();
-        {
-            let mut cache = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-            for name in names {
-                match cache.get(*name) {
-                    Some(nid) => {
-                        found.insert((*name).to_owned(), *nid);
-                    }
-                    None => missing.push(*name),
-                }
-            }
-        }
+        let (mut found, missing) = self.keys.cached(names);
         if !missing.is_empty() {
             let loaded = if create {
                 store.intern_state_keys(&missing).await?
             } else {
                 store.state_key_nids(&missing).await?
             };
-            let mut cache = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-            for (name, nid) in loaded {
-                cache.put(name.clone(), nid);
-                found.insert(name, nid);
-            }
+            self.keys.remember(loaded, &mut found);
         }
         Ok(found)
     }

@@ -28,6 +28,22 @@ pub struct MembershipRow {
     pub forgotten: bool,
 }
 
+const MEMBERSHIP_QUERY: &str =
+    "SELECT m.room_nid, r.room_id, m.membership, m.event_nid, m.forgotten
+     FROM memberships m
+     JOIN state_keys k ON k.state_key_nid = m.user_nid
+     JOIN rooms r ON r.room_nid = m.room_nid";
+
+fn membership_from_row(row: &tokio_postgres::Row) -> MembershipRow {
+    MembershipRow {
+        room_nid: row.get(0),
+        room_id: row.get(1),
+        membership: row.get(2),
+        event_nid: row.get(3),
+        forgotten: row.get(4),
+    }
+}
+
 impl Store {
     pub async fn room_by_id(&self, room_id: &str) -> Result<Option<RoomRow>, StoreError> {
         let row = self
@@ -82,25 +98,15 @@ impl Store {
             .client()
             .await?
             .query(
-                "SELECT m.room_nid, r.room_id, m.membership, m.event_nid, m.forgotten
-                 FROM memberships m
-                 JOIN state_keys k ON k.state_key_nid = m.user_nid
-                 JOIN rooms r ON r.room_nid = m.room_nid
-                 WHERE k.state_key = $1 AND ($2::text IS NULL OR m.membership = $2)
-                 ORDER BY m.event_nid",
+                &format!(
+                    "{MEMBERSHIP_QUERY}
+                     WHERE k.state_key = $1 AND ($2::text IS NULL OR m.membership = $2)
+                     ORDER BY m.event_nid"
+                ),
                 &[&user_id, &membership],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|row| MembershipRow {
-                room_nid: row.get(0),
-                room_id: row.get(1),
-                membership: row.get(2),
-                event_nid: row.get(3),
-                forgotten: row.get(4),
-            })
-            .collect())
+        Ok(rows.iter().map(membership_from_row).collect())
     }
 
     /// The user's current membership of the room, if any.
@@ -113,21 +119,11 @@ impl Store {
             .client()
             .await?
             .query_opt(
-                "SELECT m.room_nid, r.room_id, m.membership, m.event_nid, m.forgotten
-                 FROM memberships m
-                 JOIN state_keys k ON k.state_key_nid = m.user_nid
-                 JOIN rooms r ON r.room_nid = m.room_nid
-                 WHERE m.room_nid = $1 AND k.state_key = $2",
+                &format!("{MEMBERSHIP_QUERY} WHERE m.room_nid = $1 AND k.state_key = $2"),
                 &[&room_nid, &user_id],
             )
             .await?;
-        Ok(row.map(|row| MembershipRow {
-            room_nid: row.get(0),
-            room_id: row.get(1),
-            membership: row.get(2),
-            event_nid: row.get(3),
-            forgotten: row.get(4),
-        }))
+        Ok(row.as_ref().map(membership_from_row))
     }
 
     /// Hides a room the user has left from their room lists; `false` when
