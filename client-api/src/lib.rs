@@ -104,5 +104,23 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(v3("/rooms/{roomId}/messages").route(get().to(rooms::read::messages)))
         .service(v3("/rooms/{roomId}/state").route(get().to(rooms::read::state)))
         .service(v3("/rooms/{roomId}/members").route(get().to(rooms::read::members)))
-        .service(v3("/rooms/{roomId}/joined_members").route(get().to(rooms::read::joined_members)));
+        .service(v3("/rooms/{roomId}/joined_members").route(get().to(rooms::read::joined_members)))
+        // Room aliases and the published directory
+        .service(
+            v3("/directory/room/{roomAlias}")
+                .route(get().to(rooms::directory::get_alias))
+                .route(put().to(rooms::directory::put_alias))
+                .route(delete().to(rooms::directory::delete_alias)),
+        )
+        .service(v3("/rooms/{roomId}/aliases").route(get().to(rooms::directory::room_aliases)))
+        .service(
+            v3("/directory/list/room/{roomId}")
+                .route(get().to(rooms::directory::get_visibility))
+                .route(put().to(rooms::directory::set_visibility)),
+        )
+        .service(
+            v3("/publicRooms")
+                .route(get().to(rooms::directory::list_public_rooms))
+                .route(post().to(rooms::directory::search_public_rooms)),
+        );
 }

@@ -42,6 +42,9 @@ pub enum Error {
     /// A request or the event it would make is too large.
     #[error("{0}")]
     TooLarge(String),
+    /// The thing to create exists already (409).
+    #[error("{0}")]
+    Conflict(String),
     /// The room alias is taken.
     #[error("{0}")]
     RoomInUse(String),

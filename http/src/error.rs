@@ -166,6 +166,7 @@ impl From<hanse_core::Error> for MatrixError {
             }
             E::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge),
             E::RoomInUse(_) => (StatusCode::BAD_REQUEST, ErrorCode::RoomInUse),
+            E::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Unknown),
             E::BadJson(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadJson),
             E::BadAlias(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadAlias),
             E::Store(_) | E::Internal(_) => {

@@ -630,3 +630,162 @@ async fn redaction_removes_content_from_storage() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn aliases_and_the_published_directory() {
+    let server = TestServer::start().await;
+    let server_name = server.homeserver.identity.server_name.to_string();
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, _) = user(&server, "bob").await;
+    let anonymous = Client::new(&server.client_url);
+    let public = create_room(
+        &alice,
+        json!({ "visibility": "public", "name": "Hanse Kontor", "room_alias_name": "kontor" }),
+    )
+    .await;
+    let private = create_room(&alice, json!({ "name": "Hinterzimmer" })).await;
+
+    let listed: Value = anonymous
+        .get(&format!("{V3}/publicRooms"))
+        .await
+        .expect("public rooms");
+    assert_eq!(listed["total_room_count_estimate"], 1);
+    let entry = &listed["chunk"][0];
+    assert_eq!(entry["room_id"], public.as_str());
+    assert_eq!(entry["name"], "Hanse Kontor");
+    assert_eq!(entry["canonical_alias"], format!("#kontor:{server_name}"));
+    assert_eq!(entry["num_joined_members"], 1);
+    assert_eq!(entry["join_rule"], "public");
+
+    let searched: Value = bob
+        .post(
+            &format!("{V3}/publicRooms"),
+            &json!({ "filter": { "generic_search_term": "KONTOR" } }),
+        )
+        .await
+        .expect("search");
+    assert_eq!(searched["chunk"].as_array().expect("chunk").len(), 1);
+    let missed: Value = bob
+        .post(
+            &format!("{V3}/publicRooms"),
+            &json!({ "filter": { "generic_search_term": "nothing like it" } }),
+        )
+        .await
+        .expect("search");
+    assert_eq!(missed["chunk"], json!([]));
+
+    // Publishing needs power in the room; bob has none in alice's room.
+    let path = format!("{V3}/directory/list/room/{private}");
+    assert_eq!(
+        outcome(&bob, Method::PUT, &path, json!({ "visibility": "public" })).await,
+        (403, "M_FORBIDDEN".to_owned())
+    );
+    alice
+        .put::<Value>(&path, &json!({ "visibility": "public" }))
+        .await
+        .expect("publish");
+    let visibility: Value = anonymous.get(&path).await.expect("visibility");
+    assert_eq!(visibility["visibility"], "public");
+    let paged: Value = anonymous
+        .get(&format!("{V3}/publicRooms?limit=1"))
+        .await
+        .expect("page");
+    assert_eq!(paged["chunk"].as_array().expect("chunk").len(), 1);
+    let next = paged["next_batch"].as_str().expect("next batch");
+    let second: Value = anonymous
+        .get(&format!("{V3}/publicRooms?limit=1&since={next}"))
+        .await
+        .expect("second page");
+    assert_ne!(second["chunk"][0]["room_id"], paged["chunk"][0]["room_id"]);
+    assert!(second.get("next_batch").is_none());
+
+    // Aliases: members may add one, the taken one is refused, only the
+    // creator or a moderator may remove it.
+    let alias = format!("#zimmer:{server_name}");
+    let alias_path = format!("{V3}/directory/room/{}", escape(&alias));
+    assert_eq!(
+        outcome(
+            &bob,
+            Method::PUT,
+            &alias_path,
+            json!({ "room_id": private })
+        )
+        .await,
+        (403, "M_FORBIDDEN".to_owned()),
+        "bob is not in the room"
+    );
+    alice
+        .put::<Value>(&alias_path, &json!({ "room_id": private }))
+        .await
+        .expect("alias");
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::PUT,
+            &alias_path,
+            json!({ "room_id": public })
+        )
+        .await,
+        (409, "M_UNKNOWN".to_owned())
+    );
+    let resolved: Value = anonymous.get(&alias_path).await.expect("resolve");
+    assert_eq!(resolved["room_id"], private.as_str());
+    let aliases: Value = alice
+        .get(&format!("{V3}/rooms/{private}/aliases"))
+        .await
+        .expect("aliases");
+    assert_eq!(aliases["aliases"], json!([alias]));
+    // A canonical alias must point to the room.
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::PUT,
+            &format!("{V3}/rooms/{public}/state/m.room.canonical_alias/"),
+            json!({ "alias": alias }),
+        )
+        .await,
+        (400, "M_BAD_ALIAS".to_owned())
+    );
+    assert_eq!(
+        outcome(&bob, Method::DELETE, &alias_path, Value::Null).await,
+        (403, "M_FORBIDDEN".to_owned())
+    );
+    alice
+        .send_raw(Method::DELETE, &alias_path, &Value::Null)
+        .await
+        .expect("delete alias");
+    assert_eq!(
+        outcome(&anonymous, Method::GET, &alias_path, Value::Null).await,
+        (404, "M_NOT_FOUND".to_owned())
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn profile_changes_reach_the_rooms() {
+    let server = TestServer::start().await;
+    let (alice, login) = user(&server, "alice").await;
+    let rooms = [
+        create_room(&alice, json!({})).await,
+        create_room(&alice, json!({ "room_version": "10" })).await,
+    ];
+    alice
+        .put::<Value>(
+            &format!("{V3}/profile/{}/displayname", login.user_id),
+            &json!({ "displayname": "Alice of Lübeck" }),
+        )
+        .await
+        .expect("displayname");
+    for room in &rooms {
+        let member: Value = alice
+            .get(&format!(
+                "{V3}/rooms/{room}/state/m.room.member/{}",
+                login.user_id
+            ))
+            .await
+            .expect("member");
+        assert_eq!(member["displayname"], "Alice of Lübeck");
+        assert_eq!(member["membership"], "join");
+    }
+    server.stop().await;
+}

@@ -1,6 +1,7 @@
 //! Rooms: creation, sending, membership and reading.
 
 pub mod create;
+pub mod directory;
 pub mod membership;
 pub mod read;
 pub mod send;

@@ -56,6 +56,9 @@ impl Homeserver {
         self.store
             .set_profile_field(user_id.as_str(), field, &value)
             .await?;
+        if matches!(field, DISPLAYNAME | AVATAR_URL) {
+            self.propagate_profile(user_id).await;
+        }
         Ok(())
     }
 
@@ -68,6 +71,9 @@ impl Homeserver {
         self.store
             .delete_profile_field(user_id.as_str(), field)
             .await?;
+        if matches!(field, DISPLAYNAME | AVATAR_URL) {
+            self.propagate_profile(user_id).await;
+        }
         Ok(())
     }
 

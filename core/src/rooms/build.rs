@@ -13,11 +13,11 @@ use hanse_protocol::canonical_json::{
 use hanse_protocol::event_signing::sign_event;
 use hanse_protocol::identifiers::{EventId, RoomId, UserId};
 use hanse_protocol::pdu::{Pdu, PduError};
-use hanse_protocol::power_levels::{room_creators, PowerLevels};
 use hanse_protocol::redaction::redact;
 use hanse_protocol::room_versions::{RoomVersion, RoomVersionId};
 
 use super::events::StoredEvent;
+use super::power_levels;
 use super::state::Layered;
 use super::state_trie::{EventNid, Node, NodeNid, StateKey};
 use crate::clock::now_ms;
@@ -414,15 +414,11 @@ impl<'a> Batch<'a> {
         }
         let version = self.room.version.rules();
         let key = |t: &str| (t.to_owned(), String::new());
-        let creators = state
-            .get(&key("m.room.create"))
-            .map(|create| room_creators(create, version))
-            .unwrap_or_default();
-        let levels = match state.get(&key("m.room.power_levels")) {
-            Some(event) => PowerLevels::from_content(event.content(), version)
-                .map_err(|error| Error::Internal(format!("stored power levels: {error}")))?,
-            None => PowerLevels::initial(&creators, version),
-        };
+        let (levels, creators) = power_levels(
+            state.get(&key("m.room.create")),
+            state.get(&key("m.room.power_levels")),
+            version,
+        )?;
         if levels
             .user_level(pdu.sender(), &creators)
             .at_least(levels.redact())

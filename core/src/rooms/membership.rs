@@ -5,12 +5,11 @@
 
 use hanse_protocol::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
 use hanse_protocol::identifiers::{RoomAlias, RoomId, UserId};
-use hanse_protocol::power_levels::{room_creators, PowerLevels};
 use serde_json::json;
 
 use super::build::{EventDraft, RoomRef};
 use super::create::object;
-use super::membership_of;
+use super::{membership_of, power_levels};
 use crate::accounts::{Session, AVATAR_URL, DISPLAYNAME};
 use crate::{Error, Homeserver, Result};
 
@@ -143,6 +142,46 @@ impl Homeserver {
             .collect())
     }
 
+    /// Sends a member event with the user's new displayname and avatar to
+    /// every room they are joined to. Best effort: the profile change
+    /// stands even if a room refuses the update.
+    pub(crate) async fn propagate_profile(&self, user_id: &UserId) {
+        let rooms = match self.joined_rooms(user_id).await {
+            Ok(rooms) => rooms,
+            Err(error) => {
+                tracing::warn!(%user_id, %error, "profile not propagated to rooms");
+                return;
+            }
+        };
+        for room_id in rooms {
+            if let Err(error) = self.update_member_profile(user_id, &room_id).await {
+                tracing::warn!(%user_id, %room_id, %error, "profile not propagated to room");
+            }
+        }
+    }
+
+    async fn update_member_profile(&self, user_id: &UserId, room_id: &str) -> Result<()> {
+        let room_id = RoomId::parse(room_id).map_err(|e| Error::Internal(e.to_string()))?;
+        let room = self.room(&room_id).await?;
+        let root = self.current_root(&room).await?;
+        let Some(member) = self
+            .state_event_at(root, "m.room.member", user_id.as_str())
+            .await?
+        else {
+            return Ok(());
+        };
+        let mut content = member.pdu.content().clone();
+        content.remove(DISPLAYNAME);
+        content.remove(AVATAR_URL);
+        self.add_profile(&mut content, user_id).await?;
+        if &content == member.pdu.content() {
+            return Ok(());
+        }
+        let draft = EventDraft::state("m.room.member", user_id.as_str(), user_id, content);
+        self.append_events(&room, vec![draft]).await?;
+        Ok(())
+    }
+
     /// Displayname and avatar from the user's profile, as member events
     /// carry them.
     pub(crate) async fn add_profile(
@@ -203,15 +242,11 @@ impl Homeserver {
         let state = self
             .state_at(root, &[("m.room.create", ""), ("m.room.power_levels", "")])
             .await?;
-        let creators = state[0]
-            .as_ref()
-            .map(|create| room_creators(&create.pdu, version))
-            .unwrap_or_default();
-        let levels = match &state[1] {
-            Some(event) => PowerLevels::from_content(event.pdu.content(), version)
-                .map_err(|e| Error::Internal(format!("stored power levels: {e}")))?,
-            None => PowerLevels::initial(&creators, version),
-        };
+        let (levels, creators) = power_levels(
+            state[0].as_ref().map(|event| &event.pdu),
+            state[1].as_ref().map(|event| &event.pdu),
+            version,
+        )?;
         for member in self.full_state_at(root).await? {
             let pdu = &member.pdu;
             if pdu.event_type() != "m.room.member"

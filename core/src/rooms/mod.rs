@@ -3,6 +3,7 @@
 
 mod build;
 mod create;
+mod directory;
 mod events;
 mod membership;
 mod send;
@@ -16,10 +17,13 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use hanse_protocol::identifiers::{RoomId, UserId};
-use hanse_protocol::room_versions::RoomVersionId;
+use hanse_protocol::pdu::Pdu;
+use hanse_protocol::power_levels::{room_creators, PowerLevels};
+use hanse_protocol::room_versions::{RoomVersion, RoomVersionId};
 
 pub use build::{Appended, ClientTransaction, EventDraft};
 pub use create::{CreateRoom, Preset};
+pub use directory::{PublicRooms, PublicRoomsQuery};
 pub use events::StoredEvent;
 pub use membership::MembershipChange;
 pub use timeline::{EventFilter, Messages, MessagesQuery};
@@ -147,6 +151,24 @@ impl Homeserver {
     pub(crate) async fn current_root(&self, room: &RoomRef) -> Result<NodeNid> {
         Ok(self.store.room_state_root(room.nid).await?)
     }
+}
+
+/// The room's power levels and creators, from its create and power levels
+/// events (the defaults apply while there are no power levels yet).
+pub(crate) fn power_levels(
+    create: Option<&Pdu>,
+    power_levels: Option<&Pdu>,
+    version: &RoomVersion,
+) -> Result<(PowerLevels, Vec<UserId>)> {
+    let creators = create
+        .map(|create| room_creators(create, version))
+        .unwrap_or_default();
+    let levels = match power_levels {
+        Some(event) => PowerLevels::from_content(event.content(), version)
+            .map_err(|e| Error::Internal(format!("stored power levels: {e}")))?,
+        None => PowerLevels::initial(&creators, version),
+    };
+    Ok((levels, creators))
 }
 
 /// The `membership` of a member event's content.

@@ -75,6 +75,87 @@ impl Store {
         Ok(row.map(|row| row.get(0)))
     }
 
+    /// The local aliases of the room.
+    pub async fn room_aliases(&self, room_nid: i64) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT alias FROM room_aliases WHERE room_nid = $1 ORDER BY alias",
+                &[&room_nid],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Maps a local alias to the room; `false` when it is taken.
+    pub async fn insert_alias(
+        &self,
+        alias: &str,
+        room_nid: i64,
+        creator: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        insert_alias(&**self.client().await?, alias, room_nid, creator, now_ms).await
+    }
+
+    /// Who made the alias, if it exists.
+    pub async fn alias_creator(&self, alias: &str) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT creator FROM room_aliases WHERE alias = $1",
+                &[&alias],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    pub async fn delete_alias(&self, alias: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .client()
+            .await?
+            .execute("DELETE FROM room_aliases WHERE alias = $1", &[&alias])
+            .await?;
+        Ok(deleted == 1)
+    }
+
+    /// Lists the room in (or removes it from) the published directory.
+    pub async fn set_published(&self, room_nid: i64, published: bool) -> Result<(), StoreError> {
+        set_published(&**self.client().await?, room_nid, published).await
+    }
+
+    pub async fn is_published(&self, room_nid: i64) -> Result<bool, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT published FROM rooms WHERE room_nid = $1",
+                &[&room_nid],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// The published rooms with their joined member counts, most members
+    /// first (then by room ID, so pages are stable).
+    pub async fn published_rooms(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT r.room_id,
+                        (SELECT count(*) FROM memberships m
+                         WHERE m.room_nid = r.room_nid AND m.membership = 'join')
+                 FROM rooms r WHERE r.published
+                 ORDER BY 2 DESC, r.room_id",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
     /// The room's current state root.
     pub async fn room_state_root(&self, room_nid: i64) -> Result<i64, StoreError> {
         let row = self
@@ -145,7 +226,7 @@ impl Store {
 }
 
 impl Write {
-    /// Maps a local alias to the room; `false` when it is taken.
+    /// As [`Store::insert_alias`], within this write.
     pub async fn insert_alias(
         &self,
         alias: &str,
@@ -153,26 +234,12 @@ impl Write {
         creator: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let inserted = self
-            .client()
-            .execute(
-                "INSERT INTO room_aliases (alias, room_nid, creator, created_ts)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                &[&alias, &room_nid, &creator, &now_ms],
-            )
-            .await?;
-        Ok(inserted == 1)
+        insert_alias(&**self.client(), alias, room_nid, creator, now_ms).await
     }
 
-    /// Lists the room in (or removes it from) the published directory.
+    /// As [`Store::set_published`], within this write.
     pub async fn set_published(&self, room_nid: i64, published: bool) -> Result<(), StoreError> {
-        self.client()
-            .execute(
-                "UPDATE rooms SET published = $2 WHERE room_nid = $1",
-                &[&room_nid, &published],
-            )
-            .await?;
-        Ok(())
+        set_published(&**self.client(), room_nid, published).await
     }
 
     /// Creates the room's row; its state starts empty at `state_root`.
@@ -253,4 +320,35 @@ impl Write {
             .await?;
         Ok(())
     }
+}
+
+async fn insert_alias(
+    client: &tokio_postgres::Client,
+    alias: &str,
+    room_nid: i64,
+    creator: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let inserted = client
+        .execute(
+            "INSERT INTO room_aliases (alias, room_nid, creator, created_ts)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            &[&alias, &room_nid, &creator, &now_ms],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
+async fn set_published(
+    client: &tokio_postgres::Client,
+    room_nid: i64,
+    published: bool,
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            "UPDATE rooms SET published = $2 WHERE room_nid = $1",
+            &[&room_nid, &published],
+        )
+        .await?;
+    Ok(())
 }
