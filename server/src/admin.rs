@@ -10,8 +10,8 @@ use std::io::{BufRead, IsTerminal, Read};
 use std::path::Path;
 
 use hanse_core::accounts::{local_user_id, validate_localpart, Registration, MAX_PASSWORD_BYTES};
-use hanse_core::store::{ClusterOptions, ManagedCluster, RegistrationTokenRow};
-use hanse_core::{Homeserver, ServerIdentity};
+use hanse_core::store::{ManagedCluster, RegistrationTokenRow};
+use hanse_core::Homeserver;
 use hanse_protocol::identifiers::{ServerName, UserId};
 
 use crate::cli::{PasswordSource, RegistrationTokenCommand, UserCommand};
@@ -53,40 +53,17 @@ pub fn run(config: Config, command: AdminCommand) -> Result<(), String> {
     let server_name = ServerName::parse(&config.server_name).map_err(|e| e.to_string())?;
     let action = prepare(&server_name, command)?;
 
-    let cluster = match &config.database.url {
-        Some(_) => None,
-        None => Some(
-            ManagedCluster::attach_or_start(
-                &config.managed_database_dir(),
-                &ClusterOptions::production(),
-            )
-            .map_err(|e| e.to_string())?,
-        ),
-    };
+    let cluster = crate::run::managed_cluster(&config, ManagedCluster::attach_or_start)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the async runtime: {e}"))?;
     let result = runtime.block_on(async {
         let store = crate::run::open_store(&config, cluster.as_ref(), 2).await?;
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            format!(
-                "creating the data directory {}: {e}",
-                config.data_dir.display()
-            )
-        })?;
         // The server's own key, as it would load it: nothing here signs
         // yet, but whatever does later must sign as the server.
-        let signing_key = crate::signing_key::load_or_generate(&config.signing_key_path())
-            .map_err(|e| e.to_string())?;
-        let homeserver = Homeserver::new(
-            ServerIdentity {
-                server_name,
-                signing_key,
-            },
-            config.core_settings(),
-            store,
-        );
+        let signing_key = crate::run::load_signing_key(&config)?;
+        let homeserver = crate::run::homeserver(&config, server_name, signing_key, store);
         execute(&homeserver, action).await
     });
     drop(runtime);

@@ -1,13 +1,15 @@
 //! `hanse run`: start-up in order, serve, shut down in reverse.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hanse_client_api::ClientDiscovery;
-use hanse_core::store::{self, ClusterOptions, ManagedCluster, Store};
+use hanse_core::store::{self, ClusterError, ClusterOptions, ManagedCluster, Store};
 use hanse_core::{Homeserver, ServerIdentity};
 use hanse_federation::FederationDiscovery;
 use hanse_protocol::identifiers::ServerName;
+use hanse_protocol::signing::ServerSigningKey;
 
 use crate::app::{self, HttpSettings, Listeners};
 use crate::config::Config;
@@ -18,14 +20,7 @@ const MANAGED_DATABASE: &str = "hanse";
 /// Runs the server until SIGINT or SIGTERM. The managed PostgreSQL, if any,
 /// is started first and stopped last.
 pub fn run(config: Config) -> Result<(), String> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        format!(
-            "creating the data directory {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
-    let signing_key = crate::signing_key::load_or_generate(&config.signing_key_path())
-        .map_err(|e| e.to_string())?;
+    let signing_key = load_signing_key(&config)?;
     let server_name = ServerName::parse(&config.server_name).map_err(|e| e.to_string())?;
     if config.server_name == "localhost" {
         tracing::warn!("server_name is \"localhost\": fine to try hanse, but no other server can federate with it");
@@ -33,16 +28,7 @@ pub fn run(config: Config) -> Result<(), String> {
 
     // Started from the main thread, which outlives everything: the cluster
     // is bound to the thread that spawned it.
-    let cluster = match &config.database.url {
-        Some(_) => None,
-        None => Some(
-            ManagedCluster::start(
-                &config.managed_database_dir(),
-                &ClusterOptions::production(),
-            )
-            .map_err(|e| e.to_string())?,
-        ),
-    };
+    let cluster = managed_cluster(&config, ManagedCluster::start)?;
 
     let result = actix_web::rt::System::new().block_on(async {
         let store = open_store(&config, cluster.as_ref(), config.database.pool_size).await?;
@@ -70,14 +56,7 @@ pub fn run(config: Config) -> Result<(), String> {
             (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
             _ => None,
         };
-        let homeserver = Homeserver::new(
-            ServerIdentity {
-                server_name,
-                signing_key,
-            },
-            config.core_settings(),
-            store,
-        );
+        let homeserver = homeserver(&config, server_name, signing_key, store);
         let http = app::serve(homeserver, http_settings(&config), listeners, tls)
             .map_err(|e| format!("starting the listeners: {e}"))?;
         tracing::info!(
@@ -96,6 +75,54 @@ pub fn run(config: Config) -> Result<(), String> {
         cluster.stop().map_err(|e| e.to_string())?;
     }
     result
+}
+
+/// The managed cluster, brought up by `open` (`ManagedCluster::start`, or
+/// `attach_or_start` to share a running server's); none when database.url
+/// is set.
+pub(crate) fn managed_cluster(
+    config: &Config,
+    open: fn(&Path, &ClusterOptions) -> Result<ManagedCluster, ClusterError>,
+) -> Result<Option<ManagedCluster>, String> {
+    if config.database.url.is_some() {
+        return Ok(None);
+    }
+    open(
+        &config.managed_database_dir(),
+        &ClusterOptions::production(),
+    )
+    .map(Some)
+    .map_err(|e| e.to_string())
+}
+
+/// The server's signing key from the data directory, which is created if
+/// need be; a new key is generated and saved there on first start.
+pub(crate) fn load_signing_key(config: &Config) -> Result<ServerSigningKey, String> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "creating the data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    crate::signing_key::load_or_generate(&config.signing_key_path()).map_err(|e| e.to_string())
+}
+
+/// The homeserver `config` describes, signing as `signing_key`, over
+/// `store`.
+pub(crate) fn homeserver(
+    config: &Config,
+    server_name: ServerName,
+    signing_key: ServerSigningKey,
+    store: Store,
+) -> Homeserver {
+    Homeserver::new(
+        ServerIdentity {
+            server_name,
+            signing_key,
+        },
+        config.core_settings(),
+        store,
+    )
 }
 
 /// The settings the listeners take from the configuration.

@@ -2,39 +2,15 @@
 //! directory whose server is stopped or running, its effects checked over
 //! HTTP.
 
+mod common;
+
 use std::fs;
 use std::io::Write;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
+use common::process::{hanse_command, ExternalDatabase, HanseProcess};
 use hanse_sdk::Client;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
-const SERVER_NAME: &str = "hanse.test";
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// `hanse` with only the settings a test gives, none from the environment.
-fn hanse_command(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hanse"));
-    for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("HANSE_")) {
-        command.env_remove(key);
-    }
-    command
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--server-name", SERVER_NAME]);
-    command
-}
 
 /// What an admin command printed, and whether it succeeded.
 struct Outcome {
@@ -88,65 +64,9 @@ fn admin_with(mut command: Command, args: &[&str], stdin: &str) -> Outcome {
     }
 }
 
-/// A running `hanse` server with token registration.
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Server {
-    async fn start(data_dir: &Path) -> Self {
-        let client_port = free_port();
-        let log = data_dir.with_extension("server.log");
-        let log_file = fs::File::create(&log).expect("log file");
-        let child = hanse_command(data_dir)
-            .args(["--client-listen", &format!("127.0.0.1:{client_port}")])
-            .args(["--federation-listen", &format!("127.0.0.1:{}", free_port())])
-            .env("HANSE_REGISTRATION", "token")
-            .env("HANSE_LOG__FILTER", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawning hanse");
-        let mut server = Self {
-            child,
-            url: format!("http://127.0.0.1:{client_port}"),
-            log,
-        };
-        let started = Instant::now();
-        while Client::new(&server.url).versions().await.is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("hanse exited ({status}); its log:\n{}", server.log());
-            }
-            assert!(
-                started.elapsed() < STARTUP_TIMEOUT,
-                "hanse did not start; its log:\n{}",
-                server.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        server
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, and a clean exit.
-    fn stop(mut self) {
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("signal");
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "hanse stopped with {status}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts a `hanse` server with token registration on `data_dir`.
+async fn start_server(data_dir: &Path) -> HanseProcess {
+    HanseProcess::start(data_dir, &[], &[("HANSE_REGISTRATION", "token".to_owned())]).await
 }
 
 /// The pid of the PostgreSQL running on the data directory's managed
@@ -188,8 +108,8 @@ async fn accounts_are_managed_with_the_server_stopped_and_running() {
         .fails_with("an empty password", "password is empty");
     assert_eq!(managed_postgres(&data), None);
 
-    let server = Server::start(&data).await;
-    let client = Client::new(&server.url);
+    let server = start_server(&data).await;
+    let client = Client::new(&server.client_url);
     let alice = client
         .login("alice", "first pw")
         .await
@@ -353,17 +273,12 @@ async fn accounts_are_managed_with_the_server_stopped_and_running() {
 
 #[tokio::test]
 async fn with_a_database_url_the_commands_use_that_database() {
-    let (_, database) = hanse_server::testing::fresh_database().await;
-    let (socket, _) = hanse_server::testing::shared_cluster();
-    let url = format!(
-        "postgresql://hanse@localhost/{database}?host={}",
-        socket.display()
-    );
+    let database = ExternalDatabase::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let with_url = || {
         let mut command = hanse_command(&data);
-        command.args(["--database-url", &url]);
+        command.args(["--database-url", &database.url]);
         command
     };
     admin_with(with_url(), &["user", "create", "erin"], "erin's pw\n").ok("creating erin");
@@ -374,11 +289,7 @@ async fn with_a_database_url_the_commands_use_that_database() {
     );
     assert!(!data.join("postgres").exists(), "no managed cluster");
 
-    let (client, connection) = hanse_core::store::socket_config(&socket, &database)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
+    let client = database.connect().await;
     let count: i64 = client
         .query_one("SELECT count(*) FROM accounts", &[])
         .await

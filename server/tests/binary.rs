@@ -1,133 +1,19 @@
 //! The `hanse` binary as an operator runs it: one command, its own
 //! PostgreSQL, a kept signing key, clean stops and restarts after crashes.
 
+mod common;
+
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::process::{ExternalDatabase, HanseProcess};
 use hanse_protocol::canonical_json::object_from_json;
 use hanse_protocol::identifiers::KeyId;
 use hanse_protocol::signing::{verify_json, verifying_key_from_base64};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
-
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// A `hanse` process and where it listens.
-struct Hanse {
-    child: Child,
-    client: String,
-    federation_port: u16,
-    log: PathBuf,
-}
-
-impl Hanse {
-    /// Starts `hanse` on free loopback ports; `extra` adds flags, `env`
-    /// environment variables.
-    fn start(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Self {
-        let (client_port, federation_port) = (free_port(), free_port());
-        let log = data_dir.with_extension(format!("{client_port}.log"));
-        let log_file = fs::File::create(&log).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hanse"));
-        // Only the settings this test gives: none from the environment.
-        for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("HANSE_")) {
-            command.env_remove(key);
-        }
-        let child = command
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--server-name", "hanse.test"])
-            .args(["--client-listen", &format!("127.0.0.1:{client_port}")])
-            .args([
-                "--federation-listen",
-                &format!("127.0.0.1:{federation_port}"),
-            ])
-            .args(extra)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("HANSE_LOG__FILTER", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawning hanse");
-        Self {
-            child,
-            client: format!("http://127.0.0.1:{client_port}"),
-            federation_port,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until the client API answers.
-    async fn ready(&mut self) {
-        let started = Instant::now();
-        loop {
-            if let Ok(response) =
-                reqwest::get(format!("{}/_matrix/client/versions", self.client)).await
-            {
-                assert!(
-                    response.status().is_success(),
-                    "versions answered {}",
-                    response.status()
-                );
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "hanse exited during start-up ({status}); its log:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                started.elapsed() < STARTUP_TIMEOUT,
-                "hanse did not start; its log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), signal).expect("signalling hanse");
-    }
-
-    /// Waits for the process to exit; returns whether it succeeded.
-    fn wait(mut self) -> bool {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.success();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "hanse did not exit; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Hanse {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The server key document, with its signature checked. Returns the key ID
 /// and public key.
@@ -212,8 +98,7 @@ async fn one_command_runs_keeps_its_key_and_stops_its_postgres() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
 
-    let mut hanse = Hanse::start(&data, &[], &[]);
-    hanse.ready().await;
+    let hanse = HanseProcess::start(&data, &[], &[]).await;
     let first_key = verified_key(
         &reqwest::Client::new(),
         &federation_url(&hanse),
@@ -229,11 +114,10 @@ async fn one_command_runs_keeps_its_key_and_stops_its_postgres() {
     assert!(!conf.contains("listening on IPv4"), "no TCP port: {conf}");
 
     hanse.signal(Signal::SIGTERM);
-    assert!(hanse.wait(), "a clean stop exits 0");
+    assert!(hanse.wait().success(), "a clean stop exits 0");
     wait_gone(postgres).await;
 
-    let mut hanse = Hanse::start(&data, &[], &[]);
-    hanse.ready().await;
+    let hanse = HanseProcess::start(&data, &[], &[]).await;
     assert_eq!(
         verified_key(
             &reqwest::Client::new(),
@@ -246,11 +130,11 @@ async fn one_command_runs_keeps_its_key_and_stops_its_postgres() {
     );
     let postgres = postmaster_pid(&data).expect("the managed cluster runs");
     hanse.signal(Signal::SIGINT);
-    assert!(hanse.wait(), "Ctrl-C stops cleanly too");
+    assert!(hanse.wait().success(), "Ctrl-C stops cleanly too");
     wait_gone(postgres).await;
 }
 
-fn federation_url(hanse: &Hanse) -> String {
+fn federation_url(hanse: &HanseProcess) -> String {
     format!("http://127.0.0.1:{}", hanse.federation_port)
 }
 
@@ -259,8 +143,7 @@ async fn a_crash_leaves_no_postgres_and_a_stale_pid_file_does_not_block() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
 
-    let mut hanse = Hanse::start(&data, &[], &[]);
-    hanse.ready().await;
+    let hanse = HanseProcess::start(&data, &[], &[]).await;
     let key = verified_key(
         &reqwest::Client::new(),
         &federation_url(&hanse),
@@ -270,7 +153,7 @@ async fn a_crash_leaves_no_postgres_and_a_stale_pid_file_does_not_block() {
     let postgres = postmaster_pid(&data).expect("running");
     // hanse dies without cleaning up; its PostgreSQL follows it.
     hanse.signal(Signal::SIGKILL);
-    assert!(!hanse.wait());
+    assert!(!hanse.wait().success());
     wait_gone(postgres).await;
 
     // A power cut leaves postmaster.pid behind, naming a pid that by now
@@ -282,8 +165,7 @@ async fn a_crash_leaves_no_postgres_and_a_stale_pid_file_does_not_block() {
         format!("{}\n{}\n", other.id(), data.join("postgres/data").display()),
     )
     .expect("write");
-    let mut hanse = Hanse::start(&data, &[], &[]);
-    hanse.ready().await;
+    let hanse = HanseProcess::start(&data, &[], &[]).await;
     assert_eq!(
         verified_key(
             &reqwest::Client::new(),
@@ -296,7 +178,7 @@ async fn a_crash_leaves_no_postgres_and_a_stale_pid_file_does_not_block() {
     let postgres = postmaster_pid(&data).expect("running");
     assert_ne!(postgres, other.id() as i32);
     hanse.signal(Signal::SIGTERM);
-    assert!(hanse.wait());
+    assert!(hanse.wait().success());
     wait_gone(postgres).await;
     other.kill().expect("stop sleep");
     other.wait().expect("reap sleep");
@@ -315,26 +197,21 @@ fn test_certificate(dir: &Path) -> (PathBuf, PathBuf, reqwest::Certificate) {
 
 #[tokio::test]
 async fn an_external_database_and_tls_on_the_federation_listener() {
-    let (_, database) = hanse_server::testing::fresh_database().await;
-    let (socket, _) = hanse_server::testing::shared_cluster();
-    let url = format!(
-        "postgresql://hanse@localhost/{database}?host={}",
-        socket.display()
-    );
+    let database = ExternalDatabase::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let (cert, key, trusted) = test_certificate(dir.path());
 
     // The database by flag, TLS by environment variables.
-    let mut hanse = Hanse::start(
+    let hanse = HanseProcess::start(
         &data,
-        &["--database-url", &url],
+        &["--database-url", &database.url],
         &[
             ("HANSE_TLS_CERT", cert.display().to_string()),
             ("HANSE_TLS_KEY", key.display().to_string()),
         ],
-    );
-    hanse.ready().await;
+    )
+    .await;
     assert!(
         !data.join("postgres").exists(),
         "no managed cluster when database.url is set"
@@ -368,11 +245,7 @@ async fn an_external_database_and_tls_on_the_federation_listener() {
     );
 
     // The key went into the configured database.
-    let (client, connection) = hanse_core::store::socket_config(&socket, &database)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
+    let client = database.connect().await;
     let base = format!("https://localhost:{}", hanse.federation_port);
     let (key_id, _) = verified_key(&https, &base, "hanse.test").await;
     let stored: String = client
@@ -385,7 +258,7 @@ async fn an_external_database_and_tls_on_the_federation_listener() {
         .get(0);
     assert_eq!(stored, key_id);
     hanse.signal(Signal::SIGTERM);
-    assert!(hanse.wait());
+    assert!(hanse.wait().success());
 }
 
 #[test]

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod process;
+
 use hanse_sdk::{Client, LoginInfo, Method};
 use hanse_server::testing::TestServer;
 use serde_json::Value;
