@@ -118,6 +118,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(get().to(rooms::directory::get_visibility))
                 .route(put().to(rooms::directory::set_visibility)),
         )
+        // Reporting content
+        .service(v3("/rooms/{roomId}/report").route(post().to(rooms::reports::room)))
+        .service(v3("/rooms/{roomId}/report/{eventId}").route(post().to(rooms::reports::event)))
+        .service(v3("/users/{userId}/report").route(post().to(rooms::reports::user)))
         .service(
             v3("/publicRooms")
                 .route(get().to(rooms::directory::list_public_rooms))

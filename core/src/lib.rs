@@ -24,6 +24,8 @@ pub struct Homeserver {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub rooms: Arc<rooms::Rooms>,
+    /// Turns at password hashing, one per CPU (see accounts::password).
+    pub password_hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl Homeserver {
@@ -31,8 +33,11 @@ impl Homeserver {
         Self {
             identity: Arc::new(identity),
             settings: Arc::new(settings),
+            rooms: Arc::new(rooms::Rooms::new(store.max_connections())),
+            password_hashing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             store,
-            rooms: Arc::default(),
         }
     }
 }

@@ -129,9 +129,11 @@ impl Config {
                 "tls_cert and tls_key must be given together".into(),
             ));
         }
-        if self.database.pool_size == 0 {
+        if self.database.pool_size < 2 {
             return Err(ConfigError::Invalid(
-                "database.pool_size must be at least 1".into(),
+                "database.pool_size must be at least 2: a room write holds one connection \
+                 while it reads through another"
+                    .into(),
             ));
         }
         if self.refreshable_token_lifetime_secs == 0 {

@@ -789,3 +789,79 @@ async fn profile_changes_reach_the_rooms() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn reports_are_kept_for_the_operator() {
+    let server = TestServer::start().await;
+    let (alice, alice_login) = user(&server, "alice").await;
+    let (mallory, _) = user(&server, "mallory").await;
+    let room = create_room(&alice, json!({})).await;
+    let event = send_text(&alice, &room, "m1", "fine words").await;
+
+    alice
+        .post::<Value>(
+            &format!("{V3}/rooms/{room}/report/{event}"),
+            &json!({ "reason": "spam" }),
+        )
+        .await
+        .expect("report event");
+    mallory
+        .post::<Value>(
+            &format!("{V3}/rooms/{room}/report"),
+            &json!({ "reason": "bad room" }),
+        )
+        .await
+        .expect("report room from outside");
+    mallory
+        .post::<Value>(
+            &format!("{V3}/users/{}/report", alice_login.user_id),
+            &json!({ "reason": "rude" }),
+        )
+        .await
+        .expect("report user");
+
+    let before = server.query("SELECT count(*) FROM reports").await[0].get::<_, i64>(0);
+    assert_eq!(before, 3);
+    for (path, body, status, errcode) in [
+        // Mallory cannot see the event, so cannot report it either.
+        (
+            format!("{V3}/rooms/{room}/report/{event}"),
+            json!({ "reason": "x" }),
+            404,
+            "M_NOT_FOUND",
+        ),
+        (
+            format!("{V3}/rooms/!nope:localhost/report"),
+            json!({ "reason": "x" }),
+            404,
+            "M_NOT_FOUND",
+        ),
+        (
+            format!("{V3}/rooms/{room}/report"),
+            json!({}),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            format!("{V3}/users/@nobody:localhost/report"),
+            json!({ "reason": "x" }),
+            404,
+            "M_NOT_FOUND",
+        ),
+        (
+            format!("{V3}/rooms/{room}/report"),
+            json!({ "reason": "x".repeat(5000) }),
+            413,
+            "M_TOO_LARGE",
+        ),
+    ] {
+        assert_eq!(
+            outcome(&mallory, Method::POST, &path, body).await,
+            (status, errcode.to_owned()),
+            "{path}"
+        );
+    }
+    let after = server.query("SELECT count(*) FROM reports").await[0].get::<_, i64>(0);
+    assert_eq!(after, before, "refused reports stored nothing");
+    server.stop().await;
+}

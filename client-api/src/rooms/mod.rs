@@ -4,6 +4,7 @@ pub mod create;
 pub mod directory;
 pub mod membership;
 pub mod read;
+pub mod reports;
 pub mod send;
 
 use hanse_core::Error;

@@ -78,7 +78,7 @@ impl Homeserver {
             return Err(Error::UserDeactivated);
         }
         let matches = match &account.password_hash {
-            Some(hash) => password::verify(password, hash).await?,
+            Some(hash) => password::verify(&self.password_hashing, password, hash).await?,
             None => false,
         };
         if !matches {
@@ -147,7 +147,7 @@ impl Homeserver {
         logout_devices: bool,
         keep: Option<&str>,
     ) -> Result<()> {
-        let hash = password::hash(new_password).await?;
+        let hash = password::hash(&self.password_hashing, new_password).await?;
         if !self
             .store
             .set_password_hash(user_id.as_str(), &hash)

@@ -89,7 +89,7 @@ impl Homeserver {
             None => self.generated_user_id().await?,
         };
         let password_hash = match &registration.password {
-            Some(password) => Some(password::hash(password).await?),
+            Some(password) => Some(password::hash(&self.password_hashing, password).await?),
             None => None,
         };
         let inserted = self

@@ -15,6 +15,7 @@ use hanse_protocol::identifiers::{EventId, RoomId, UserId};
 use hanse_protocol::pdu::{Pdu, PduError};
 use hanse_protocol::redaction::redact;
 use hanse_protocol::room_versions::{RoomVersion, RoomVersionId};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::events::StoredEvent;
 use super::power_levels;
@@ -105,6 +106,8 @@ pub(crate) struct Batch<'a> {
     events: HashMap<EventNid, Arc<StoredEvent>>,
     /// Events whose content this batch removed: cached copies must go.
     redacted: Vec<EventNid>,
+    /// This batch's turn among the writers (see `Writers::permit`).
+    _permit: OwnedSemaphorePermit,
 }
 
 /// A built, signed event that passed authorization, before it is stored.
@@ -118,6 +121,7 @@ struct Built {
 impl<'a> Batch<'a> {
     /// Opens a batch on an existing room, locking its head.
     pub async fn open(homeserver: &'a Homeserver, room: RoomRef) -> Result<Batch<'a>> {
+        let permit = homeserver.rooms.writers.permit().await;
         let write = homeserver.store.begin().await?;
         let row = write.lock_room_head(room.nid).await?;
         let extremities = homeserver
@@ -138,6 +142,7 @@ impl<'a> Batch<'a> {
             nodes: Layered::new(&homeserver.rooms.nodes),
             events: HashMap::new(),
             redacted: Vec::new(),
+            _permit: permit,
         })
     }
 
@@ -149,6 +154,7 @@ impl<'a> Batch<'a> {
         room_id: Option<RoomId>,
         create: EventDraft,
     ) -> Result<(Batch<'a>, RoomRef, Appended)> {
+        let permit = homeserver.rooms.writers.permit().await;
         let write = homeserver.store.begin().await?;
         let empty = Node::empty();
         let empty_root = write.insert_state_node(&empty).await?;
@@ -174,6 +180,7 @@ impl<'a> Batch<'a> {
             nodes,
             events: HashMap::new(),
             redacted: Vec::new(),
+            _permit: permit,
         };
         let built = batch.build(create, room_id.as_ref()).await?;
         let room_id = built.pdu.room_id().clone();

@@ -6,6 +6,7 @@ mod create;
 mod directory;
 mod events;
 mod membership;
+mod reports;
 mod send;
 mod state;
 pub mod state_trie;
@@ -55,14 +56,15 @@ const NODE_CACHE: usize = 200_000;
 const EVENT_CACHE: usize = 50_000;
 const KEY_CACHE: usize = 200_000;
 
-impl Default for Rooms {
-    fn default() -> Self {
+impl Rooms {
+    /// Room machinery for a store of at most `connections` connections.
+    pub fn new(connections: usize) -> Self {
         let size = |n| NonZeroUsize::new(n).expect("cache sizes are not zero");
         Self {
             nodes: NodeCache::new(size(NODE_CACHE)),
             events: EventCache::new(size(EVENT_CACHE)),
             interner: Interner::new(size(KEY_CACHE)),
-            writers: Writers::default(),
+            writers: Writers::new(connections),
         }
     }
 }

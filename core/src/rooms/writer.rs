@@ -9,9 +9,9 @@
 //! database.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::build::{Appended, Batch, EventDraft, RoomRef};
 use crate::{Error, Homeserver, Result};
@@ -28,12 +28,31 @@ struct Queue {
 }
 
 /// The queues of rooms that have a writer running.
-#[derive(Default)]
 pub(crate) struct Writers {
     queues: Mutex<HashMap<i64, Queue>>,
+    /// A write holds a connection for its transaction and reads through
+    /// others; capping writes at half the pool keeps connections free for
+    /// those reads, so writers cannot starve each other into a deadlock.
+    permits: Arc<Semaphore>,
 }
 
 impl Writers {
+    pub fn new(connections: usize) -> Self {
+        Self {
+            queues: Mutex::new(HashMap::new()),
+            permits: Arc::new(Semaphore::new((connections / 2).max(1))),
+        }
+    }
+
+    /// Waits for a turn to write.
+    pub async fn permit(&self) -> OwnedSemaphorePermit {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Queue>> {
         self.queues
             .lock()

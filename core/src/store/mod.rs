@@ -7,6 +7,7 @@ mod devices;
 mod events;
 mod interning;
 mod migrate;
+mod reports;
 mod rooms;
 mod server_keys;
 mod state_nodes;
@@ -20,6 +21,7 @@ pub use database::{create_database, DatabaseError};
 pub use devices::DeviceRow;
 pub use events::{Direction, EventRow, NewEventRow};
 pub use migrate::{migrate, MigrationError, SCHEMA_VERSION};
+pub use reports::NewReport;
 pub use rooms::{MembershipRow, RoomHeadRow, RoomRow};
 pub use server_keys::RetiredKey;
 pub use tokens::{NewTokens, RefreshTokenRow, TokenOwner};
@@ -68,6 +70,11 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.pool.get().await?.simple_query("SELECT 1").await?;
         Ok(())
+    }
+
+    /// The most connections the pool opens.
+    pub fn max_connections(&self) -> usize {
+        self.pool.status().max_size
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {

@@ -234,12 +234,12 @@ impl Write {
         creator: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        insert_alias(&**self.client(), alias, room_nid, creator, now_ms).await
+        insert_alias(self.client(), alias, room_nid, creator, now_ms).await
     }
 
     /// As [`Store::set_published`], within this write.
     pub async fn set_published(&self, room_nid: i64, published: bool) -> Result<(), StoreError> {
-        set_published(&**self.client(), room_nid, published).await
+        set_published(self.client(), room_nid, published).await
     }
 
     /// Creates the room's row; its state starts empty at `state_root`.

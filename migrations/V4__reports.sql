@@ -1,0 +1,13 @@
+-- Reports of rooms, events and users, kept for the operator.
+
+CREATE TABLE reports (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    reporter    TEXT NOT NULL,
+    room_id     TEXT,             -- a room, or the room of an event
+    event_id    TEXT,             -- an event report
+    target_user TEXT,             -- a user report
+    reason      TEXT NOT NULL,
+    created_ts  BIGINT NOT NULL,
+    CHECK (room_id IS NOT NULL OR target_user IS NOT NULL)
+);
+CREATE INDEX reports_created ON reports (created_ts);

@@ -1,0 +1,305 @@
+//! hanse-bench: load scenarios against any Matrix homeserver over the
+//! client-server API, printing one JSON line per scenario (throughput and
+//! latency percentiles). It speaks only HTTP, so the same run can measure
+//! Hanse and a reference server (see deploy/bench/compare.sh).
+
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use futures_util::future::join_all;
+use hanse_sdk::{Client, LoginInfo};
+use serde_json::{json, Value};
+
+/// Load scenarios for a Matrix homeserver.
+#[derive(Debug, Parser)]
+#[command(name = "hanse-bench", version, about)]
+struct Cli {
+    /// Base URL of the client-server API.
+    #[arg(long, default_value = "http://127.0.0.1:8008")]
+    url: String,
+    /// Registration token, for servers that require one.
+    #[arg(long)]
+    registration_token: Option<String>,
+    /// Prefix of the user names this run registers (default: unique per
+    /// run, so runs can repeat against one server).
+    #[arg(long)]
+    prefix: Option<String>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Registers users, then logs each in again.
+    Register {
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// One user creates rooms.
+    CreateRoom {
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+    },
+    /// Users join one public room.
+    Join {
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Concurrent senders send messages to one room.
+    Send {
+        #[arg(long, default_value_t = 16)]
+        senders: usize,
+        #[arg(long, default_value_t = 2000)]
+        messages: usize,
+    },
+}
+
+/// Latencies of one scenario, and how long it took in all.
+struct Timings {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Timings {
+    fn report(mut self, scenario: &str, extra: Value) {
+        self.latencies.sort_unstable();
+        let percentile = |p: f64| -> f64 {
+            if self.latencies.is_empty() {
+                return 0.0;
+            }
+            let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
+            let index = rank.clamp(1, self.latencies.len()) - 1;
+            self.latencies[index].as_secs_f64() * 1000.0
+        };
+        let count = self.latencies.len();
+        let mut line = json!({
+            "scenario": scenario,
+            "operations": count,
+            "seconds": round(self.elapsed.as_secs_f64()),
+            "per_second": round(count as f64 / self.elapsed.as_secs_f64()),
+            "p50_ms": round(percentile(50.0)),
+            "p95_ms": round(percentile(95.0)),
+            "p99_ms": round(percentile(99.0)),
+        });
+        if let (Value::Object(line), Value::Object(extra)) = (&mut line, extra) {
+            line.extend(extra);
+        }
+        println!("{line}");
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(error) = run(cli).await {
+        eprintln!("hanse-bench: {error}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let bench = Bench {
+        anonymous: Client::new(&cli.url),
+        token: cli.registration_token,
+        prefix: cli.prefix.unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            format!("bench{}", now.as_millis())
+        }),
+    };
+    match cli.scenario {
+        Scenario::Register { count, concurrency } => bench.register(count, concurrency).await,
+        Scenario::CreateRoom { count } => bench.create_rooms(count).await,
+        Scenario::Join { count, concurrency } => bench.join(count, concurrency).await,
+        Scenario::Send { senders, messages } => bench.send(senders, messages).await,
+    }
+}
+
+struct Bench {
+    anonymous: Client,
+    token: Option<String>,
+    prefix: String,
+}
+
+const PASSWORD: &str = "hanse-bench password";
+
+impl Bench {
+    async fn new_user(&self, name: &str) -> Result<(Client, LoginInfo), Failure> {
+        let login = self
+            .anonymous
+            .register(
+                &format!("{}{name}", self.prefix),
+                PASSWORD,
+                self.token.as_deref(),
+            )
+            .await?;
+        Ok((self.anonymous.with_token(&login.access_token), login))
+    }
+
+    /// `count` users, registered `concurrency` at a time; progress on stderr.
+    async fn users(
+        &self,
+        tag: &str,
+        count: usize,
+        concurrency: usize,
+    ) -> Result<Vec<(Client, LoginInfo, Duration)>, Failure> {
+        let mut users = Vec::with_capacity(count);
+        let mut next = 0;
+        while next < count {
+            let batch: Vec<_> = (next..count.min(next + concurrency.max(1)))
+                .map(|i| async move {
+                    let started = Instant::now();
+                    let (client, login) = self.new_user(&format!("{tag}{i}")).await?;
+                    Ok::<_, Failure>((client, login, started.elapsed()))
+                })
+                .collect();
+            for user in join_all(batch).await {
+                users.push(user?);
+            }
+            next = users.len();
+            if next % 100 == 0 || next == count {
+                eprintln!("hanse-bench: {next}/{count} users registered");
+            }
+        }
+        Ok(users)
+    }
+
+    async fn register(&self, count: usize, concurrency: usize) -> Result<(), Failure> {
+        let started = Instant::now();
+        let users = self.users("r", count, concurrency).await?;
+        Timings {
+            latencies: users.iter().map(|(_, _, took)| *took).collect(),
+            elapsed: started.elapsed(),
+        }
+        .report("register", json!({ "concurrency": concurrency }));
+
+        let started = Instant::now();
+        let mut latencies = Vec::with_capacity(count);
+        for (_, login, _) in &users {
+            let began = Instant::now();
+            self.anonymous.login(&login.user_id, PASSWORD).await?;
+            latencies.push(began.elapsed());
+        }
+        Timings {
+            latencies,
+            elapsed: started.elapsed(),
+        }
+        .report("login", json!({}));
+        Ok(())
+    }
+
+    async fn create_rooms(&self, count: usize) -> Result<(), Failure> {
+        let (client, _) = self.new_user("creator").await?;
+        let started = Instant::now();
+        let mut latencies = Vec::with_capacity(count);
+        for i in 0..count {
+            let began = Instant::now();
+            let _: Value = client
+                .post(
+                    "/_matrix/client/v3/createRoom",
+                    &json!({ "preset": "public_chat", "name": format!("bench room {i}") }),
+                )
+                .await?;
+            latencies.push(began.elapsed());
+        }
+        Timings {
+            latencies,
+            elapsed: started.elapsed(),
+        }
+        .report("create_room", json!({}));
+        Ok(())
+    }
+
+    async fn public_room(&self) -> Result<(Client, String), Failure> {
+        let (owner, _) = self.new_user("owner").await?;
+        let created: Value = owner
+            .post(
+                "/_matrix/client/v3/createRoom",
+                &json!({ "preset": "public_chat" }),
+            )
+            .await?;
+        let room = created["room_id"]
+            .as_str()
+            .ok_or("createRoom answered without room_id")?
+            .to_owned();
+        Ok((owner, room))
+    }
+
+    async fn join(&self, count: usize, concurrency: usize) -> Result<(), Failure> {
+        let (_, room) = self.public_room().await?;
+        let users = self.users("j", count, concurrency).await?;
+        let started = Instant::now();
+        let mut latencies = Vec::with_capacity(count);
+        for chunk in users.chunks(concurrency.max(1)) {
+            let joins = chunk.iter().map(|(client, _, _)| {
+                let room = room.clone();
+                async move {
+                    let began = Instant::now();
+                    let _: Value = client
+                        .post(&format!("/_matrix/client/v3/rooms/{room}/join"), &json!({}))
+                        .await?;
+                    Ok::<_, Failure>(began.elapsed())
+                }
+            });
+            for took in join_all(joins).await {
+                latencies.push(took?);
+            }
+        }
+        Timings {
+            latencies,
+            elapsed: started.elapsed(),
+        }
+        .report("join", json!({ "concurrency": concurrency }));
+        Ok(())
+    }
+
+    async fn send(&self, senders: usize, messages: usize) -> Result<(), Failure> {
+        let (_, room) = self.public_room().await?;
+        let users = self.users("s", senders, senders).await?;
+        for (client, _, _) in &users {
+            let _: Value = client
+                .post(&format!("/_matrix/client/v3/rooms/{room}/join"), &json!({}))
+                .await?;
+        }
+        let per_sender = messages.div_ceil(senders.max(1));
+        let started = Instant::now();
+        let tasks = users.iter().enumerate().map(|(s, (client, _, _))| {
+            let room = room.clone();
+            async move {
+                let mut latencies = Vec::with_capacity(per_sender);
+                for m in 0..per_sender {
+                    let began = Instant::now();
+                    let _: Value = client
+                        .put(
+                            &format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/b{s}-{m}"),
+                            &json!({ "msgtype": "m.text", "body": format!("message {m} from sender {s}") }),
+                        )
+                        .await?;
+                    latencies.push(began.elapsed());
+                }
+                Ok::<_, Failure>(latencies)
+            }
+        });
+        let mut latencies = Vec::with_capacity(messages);
+        for sent in join_all(tasks).await {
+            latencies.extend(sent?);
+        }
+        Timings {
+            latencies,
+            elapsed: started.elapsed(),
+        }
+        .report("send", json!({ "senders": senders }));
+        Ok(())
+    }
+}
