@@ -105,6 +105,25 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(v3("/rooms/{roomId}/state").route(get().to(rooms::read::state)))
         .service(v3("/rooms/{roomId}/members").route(get().to(rooms::read::members)))
         .service(v3("/rooms/{roomId}/joined_members").route(get().to(rooms::read::joined_members)))
+        .service(v3("/rooms/{roomId}/context/{eventId}").route(get().to(rooms::relations::context)))
+        .service(
+            endpoint(&format!(
+                "{V1}/rooms/{{roomId}}/relations/{{eventId}}/{{rest:.*}}"
+            ))
+            .route(get().to(rooms::relations::relations)),
+        )
+        .service(
+            endpoint(&format!("{V1}/rooms/{{roomId}}/relations/{{eventId}}"))
+                .route(get().to(rooms::relations::relations_all)),
+        )
+        .service(
+            endpoint(&format!("{V1}/rooms/{{roomId}}/threads"))
+                .route(get().to(rooms::relations::threads)),
+        )
+        .service(
+            endpoint(&format!("{V1}/rooms/{{roomId}}/timestamp_to_event"))
+                .route(get().to(rooms::relations::timestamp_to_event)),
+        )
         // Room aliases and the published directory
         .service(
             v3("/directory/room/{roomAlias}")

@@ -865,3 +865,164 @@ async fn reports_are_kept_for_the_operator() {
     assert_eq!(after, before, "refused reports stored nothing");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn context_relations_threads_and_time() {
+    let server = TestServer::start().await;
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, _) = user(&server, "bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let ids: Vec<String> = {
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            ids.push(send_text(&alice, &room, &format!("c{i}"), &format!("line {i}")).await);
+        }
+        ids
+    };
+
+    let context: Value = alice
+        .get(&format!("{V3}/rooms/{room}/context/{}?limit=4", ids[3]))
+        .await
+        .expect("context");
+    assert_eq!(context["event"]["event_id"], ids[3].as_str());
+    let before: Vec<&str> = context["events_before"]
+        .as_array()
+        .expect("before")
+        .iter()
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    let after: Vec<&str> = context["events_after"]
+        .as_array()
+        .expect("after")
+        .iter()
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    assert_eq!(before, [ids[2].as_str(), ids[1].as_str()]);
+    assert_eq!(after, [ids[4].as_str(), ids[5].as_str()]);
+    assert!(context["state"]
+        .as_array()
+        .expect("state")
+        .iter()
+        .any(|e| e["type"] == "m.room.create"));
+
+    // A thread on line 0, a reaction and an edit of a reply in it.
+    let root = &ids[0];
+    let reply: Value = alice
+        .put(
+            &format!("{V3}/rooms/{room}/send/m.room.message/th1"),
+            &json!({ "msgtype": "m.text", "body": "in thread",
+                     "m.relates_to": { "rel_type": "m.thread", "event_id": root } }),
+        )
+        .await
+        .expect("thread reply");
+    let reply = reply["event_id"].as_str().expect("id").to_owned();
+    alice
+        .put::<Value>(
+            &format!("{V3}/rooms/{room}/send/m.reaction/re1"),
+            &json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": root, "key": "👍" } }),
+        )
+        .await
+        .expect("reaction");
+    alice
+        .put::<Value>(
+            &format!("{V3}/rooms/{room}/send/m.room.message/ed1"),
+            &json!({ "msgtype": "m.text", "body": "* in thread!",
+                     "m.new_content": { "msgtype": "m.text", "body": "in thread!" },
+                     "m.relates_to": { "rel_type": "m.replace", "event_id": reply } }),
+        )
+        .await
+        .expect("edit");
+
+    let v1 = "/_matrix/client/v1";
+    let all: Value = alice
+        .get(&format!("{v1}/rooms/{room}/relations/{root}"))
+        .await
+        .expect("relations");
+    assert_eq!(all["chunk"].as_array().expect("chunk").len(), 2);
+    let threads_only: Value = alice
+        .get(&format!("{v1}/rooms/{room}/relations/{root}/m.thread"))
+        .await
+        .expect("thread relations");
+    assert_eq!(threads_only["chunk"][0]["event_id"], reply.as_str());
+    let reactions: Value = alice
+        .get(&format!(
+            "{v1}/rooms/{room}/relations/{root}/m.annotation/m.reaction"
+        ))
+        .await
+        .expect("reactions");
+    assert_eq!(reactions["chunk"].as_array().expect("chunk").len(), 1);
+    let recursive: Value = alice
+        .get(&format!("{v1}/rooms/{room}/relations/{root}?recurse=true"))
+        .await
+        .expect("recursive");
+    assert_eq!(
+        recursive["chunk"].as_array().expect("chunk").len(),
+        3,
+        "the edit of the reply too"
+    );
+    assert_eq!(recursive["recursion_depth"], 2);
+    let paged: Value = alice
+        .get(&format!("{v1}/rooms/{room}/relations/{root}?limit=1"))
+        .await
+        .expect("page");
+    assert!(paged["next_batch"].is_string());
+
+    bob.post::<Value>(&format!("{V3}/rooms/{room}/join"), &json!({}))
+        .await
+        .expect("join");
+    let threads: Value = bob
+        .get(&format!("{v1}/rooms/{room}/threads"))
+        .await
+        .expect("threads");
+    assert_eq!(threads["chunk"][0]["event_id"], root.as_str());
+    let participated: Value = bob
+        .get(&format!("{v1}/rooms/{room}/threads?include=participated"))
+        .await
+        .expect("participated");
+    assert_eq!(participated["chunk"], json!([]));
+
+    let first: Value = alice
+        .get(&format!("{V3}/rooms/{room}/event/{}", ids[0]))
+        .await
+        .expect("event");
+    let ts = first["origin_server_ts"].as_i64().expect("ts");
+    let found: Value = alice
+        .get(&format!(
+            "{v1}/rooms/{room}/timestamp_to_event?ts={}&dir=b",
+            ts + 1
+        ))
+        .await
+        .expect("by time");
+    assert!(found["origin_server_ts"].as_i64().expect("ts") <= ts + 1);
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::GET,
+            &format!("{v1}/rooms/{room}/timestamp_to_event?ts=1&dir=b"),
+            Value::Null
+        )
+        .await,
+        (404, "M_NOT_FOUND".to_owned())
+    );
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::GET,
+            &format!("{v1}/rooms/{room}/timestamp_to_event?ts=x&dir=b"),
+            Value::Null
+        )
+        .await,
+        (400, "M_INVALID_PARAM".to_owned())
+    );
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::GET,
+            &format!("{v1}/rooms/{room}/relations/{UNKNOWN_EVENT}"),
+            Value::Null
+        )
+        .await,
+        (404, "M_NOT_FOUND".to_owned())
+    );
+    server.stop().await;
+}

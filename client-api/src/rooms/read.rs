@@ -56,6 +56,27 @@ struct RoomEventFilter {
 /// /messages returns this many events when neither query nor filter says.
 const DEFAULT_LIMIT: u32 = 10;
 
+/// A RoomEventFilter given as JSON text in the query string: what it
+/// selects, and its limit.
+pub fn event_filter(text: Option<&str>) -> Result<(EventFilter, Option<u32>), MatrixError> {
+    let filter: RoomEventFilter = match text {
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            Error::InvalidParam(format!("`filter` is not a room event filter: {e}"))
+        })?,
+        None => RoomEventFilter::default(),
+    };
+    Ok((
+        EventFilter {
+            types: filter.types,
+            not_types: filter.not_types,
+            senders: filter.senders,
+            not_senders: filter.not_senders,
+            contains_url: filter.contains_url,
+        },
+        filter.limit,
+    ))
+}
+
 pub async fn messages(
     homeserver: web::Data<Homeserver>,
     Authenticated(session): Authenticated,
@@ -63,25 +84,14 @@ pub async fn messages(
     params: web::Query<MessagesParams>,
 ) -> Result<HttpResponse, MatrixError> {
     let params = params.into_inner();
-    let filter: RoomEventFilter = match &params.filter {
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            Error::InvalidParam(format!("`filter` is not a room event filter: {e}"))
-        })?,
-        None => RoomEventFilter::default(),
-    };
-    let limit = params.limit.or(filter.limit).unwrap_or(DEFAULT_LIMIT);
+    let (filter, filter_limit) = event_filter(params.filter.as_deref())?;
+    let limit = params.limit.or(filter_limit).unwrap_or(DEFAULT_LIMIT);
     let query = MessagesQuery {
         from: params.from,
         to: params.to,
         backward: matches!(params.dir, Dir::Backward),
         limit: limit as usize,
-        filter: EventFilter {
-            types: filter.types,
-            not_types: filter.not_types,
-            senders: filter.senders,
-            not_senders: filter.not_senders,
-            contains_url: filter.contains_url,
-        },
+        filter,
     };
     let page = homeserver
         .messages(&session.user_id, &room_id(&path)?, query)

@@ -6,6 +6,7 @@ mod create;
 mod directory;
 mod events;
 mod membership;
+mod relations;
 mod reports;
 mod send;
 mod state;
@@ -27,7 +28,8 @@ pub use create::{CreateRoom, Preset};
 pub use directory::{PublicRooms, PublicRoomsQuery};
 pub use events::StoredEvent;
 pub use membership::MembershipChange;
-pub use timeline::{EventFilter, Messages, MessagesQuery};
+pub use relations::{Relations, RelationsQuery};
+pub use timeline::{Context, EventFilter, Messages, MessagesQuery};
 
 use build::RoomRef;
 use events::EventCache;

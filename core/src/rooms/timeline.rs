@@ -41,6 +41,17 @@ pub struct Messages {
     pub end: Option<String>,
 }
 
+/// An event in its surroundings (GET /context).
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub events_before: Vec<Value>,
+    pub event: Value,
+    pub events_after: Vec<Value>,
+    pub state: Vec<Value>,
+}
+
 /// The most events /messages returns at once.
 pub const MAX_MESSAGES_LIMIT: usize = 1000;
 /// How many candidate events /messages examines per page at most, so that
@@ -92,7 +103,7 @@ impl EventFilter {
 }
 
 /// Pagination tokens are positions in the event stream: `s<position>`.
-fn parse_token(token: &str) -> Result<i64> {
+pub(crate) fn parse_token(token: &str) -> Result<i64> {
     token
         .strip_prefix('s')
         .and_then(|n| n.parse::<i64>().ok())
@@ -100,7 +111,7 @@ fn parse_token(token: &str) -> Result<i64> {
         .ok_or_else(|| Error::InvalidParam(format!("{token:?} is not a pagination token")))
 }
 
-fn token(position: i64) -> String {
+pub(crate) fn token(position: i64) -> String {
     format!("s{position}")
 }
 
@@ -186,6 +197,63 @@ impl Homeserver {
             chunk: self.client_events(&chunk).await?,
             start: token(from),
             end: (!exhausted).then(|| token(position)),
+        })
+    }
+
+    /// An event with what came just before and after it
+    /// (GET /rooms/{roomId}/context/{eventId}): `limit` events in all,
+    /// split between both sides, and the room state at the event.
+    pub async fn context(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        event_id: &EventId,
+        limit: usize,
+        filter: EventFilter,
+    ) -> Result<Context> {
+        let event = self.room_event(user, room_id, event_id).await?;
+        let stored = self
+            .event_by_id(event_id.as_str())
+            .await?
+            .ok_or_else(|| Error::Internal("an event vanished".into()))?;
+        let position = stored.stream_ordering;
+        let before_limit = limit / 2;
+        let after_limit = limit - before_limit;
+        let page = |backward: bool, limit: usize| MessagesQuery {
+            from: Some(token(position)),
+            to: None,
+            backward,
+            limit,
+            filter: filter.clone(),
+        };
+        let before = match before_limit {
+            0 => None,
+            n => Some(self.messages(user, room_id, page(true, n)).await?),
+        };
+        let after = match after_limit {
+            0 => None,
+            n => Some(self.messages(user, room_id, page(false, n)).await?),
+        };
+        let mut state = self.full_state_at(stored.state_before).await?;
+        if let Some(key) = stored.pdu.state_key() {
+            state.retain(|e| {
+                !(e.pdu.event_type() == stored.pdu.event_type() && e.pdu.state_key() == Some(key))
+            });
+            state.push(stored.clone());
+        }
+        Ok(Context {
+            start: before
+                .as_ref()
+                .and_then(|p| p.end.clone())
+                .or_else(|| Some(token(position))),
+            end: after
+                .as_ref()
+                .and_then(|p| p.end.clone())
+                .or_else(|| Some(token(position))),
+            events_before: before.map(|p| p.chunk).unwrap_or_default(),
+            event,
+            events_after: after.map(|p| p.chunk).unwrap_or_default(),
+            state: self.client_events(&state).await?,
         })
     }
 

@@ -120,6 +120,106 @@ impl Store {
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
+    /// Up to `limit` events of the room at or after (`forward`) or at or
+    /// before `ts`, nearest first.
+    pub async fn events_near_time(
+        &self,
+        room_nid: i64,
+        ts: i64,
+        forward: bool,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let sql = if forward {
+            "SELECT event_nid FROM events WHERE room_nid = $1 AND origin_server_ts >= $2
+             ORDER BY origin_server_ts ASC, stream_ordering ASC LIMIT $3"
+        } else {
+            "SELECT event_nid FROM events WHERE room_nid = $1 AND origin_server_ts <= $2
+             ORDER BY origin_server_ts DESC, stream_ordering DESC LIMIT $3"
+        };
+        let rows = self
+            .client()
+            .await?
+            .query(sql, &[&room_nid, &ts, &limit])
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Events relating to `parent` (optionally with one `rel_type`),
+    /// before (backward) or after (forward) stream position `from`.
+    pub async fn relations(
+        &self,
+        parent: i64,
+        rel_type: Option<&str>,
+        from: i64,
+        direction: Direction,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let sql = match direction {
+            Direction::Backward => {
+                "SELECT event_nid FROM events
+                 WHERE relates_to_nid = $1 AND ($2::text IS NULL OR rel_type = $2)
+                   AND stream_ordering < $3
+                 ORDER BY stream_ordering DESC LIMIT $4"
+            }
+            Direction::Forward => {
+                "SELECT event_nid FROM events
+                 WHERE relates_to_nid = $1 AND ($2::text IS NULL OR rel_type = $2)
+                   AND stream_ordering > $3
+                 ORDER BY stream_ordering ASC LIMIT $4"
+            }
+        };
+        let rows = self
+            .client()
+            .await?
+            .query(sql, &[&parent, &rel_type, &from, &limit])
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Thread roots of the room with the stream position of their latest
+    /// reply, latest first, below position `before`.
+    pub async fn thread_roots(
+        &self,
+        room_nid: i64,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT relates_to_nid, max(stream_ordering) AS latest FROM events
+                 WHERE room_nid = $1 AND rel_type = 'm.thread' AND relates_to_nid IS NOT NULL
+                 GROUP BY relates_to_nid
+                 HAVING max(stream_ordering) < $2
+                 ORDER BY latest DESC LIMIT $3",
+                &[&room_nid, &before, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// Whether `user_id` sent the thread root `root` or replied in its
+    /// thread.
+    pub async fn participated_in_thread(
+        &self,
+        root: i64,
+        user_id: &str,
+    ) -> Result<bool, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT EXISTS (
+                     SELECT 1 FROM events e JOIN state_keys k ON k.state_key_nid = e.sender_nid
+                     WHERE k.state_key = $2
+                       AND (e.event_nid = $1 OR (e.relates_to_nid = $1 AND e.rel_type = 'm.thread')))",
+                &[&root, &user_id],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
     /// The latest stream position handed out so far.
     pub async fn max_stream_ordering(&self) -> Result<i64, StoreError> {
         let row = self

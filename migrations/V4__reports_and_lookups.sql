@@ -11,3 +11,9 @@ CREATE TABLE reports (
     CHECK (room_id IS NOT NULL OR target_user IS NOT NULL)
 );
 CREATE INDEX reports_created ON reports (created_ts);
+
+-- GET /timestamp_to_event looks events up by time within a room.
+CREATE INDEX events_room_time ON events (room_nid, origin_server_ts);
+-- GET /threads lists thread roots by their latest reply.
+CREATE INDEX events_threads ON events (room_nid, relates_to_nid, stream_ordering)
+    WHERE rel_type = 'm.thread';
