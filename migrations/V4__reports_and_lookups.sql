@@ -17,3 +17,7 @@ CREATE INDEX events_room_time ON events (room_nid, origin_server_ts);
 -- GET /threads lists thread roots by their latest reply.
 CREATE INDEX events_threads ON events (room_nid, relates_to_nid, stream_ordering)
     WHERE rel_type = 'm.thread';
+
+-- The room's current join rule, kept by the room writer: the user
+-- directory shows members of public rooms.
+ALTER TABLE rooms ADD COLUMN join_rule TEXT;

@@ -8,6 +8,7 @@ mod discovery;
 mod profile;
 mod rooms;
 mod uia;
+mod user_directory;
 mod versions;
 
 use actix_web::web;
@@ -137,6 +138,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(get().to(rooms::directory::get_visibility))
                 .route(put().to(rooms::directory::set_visibility)),
         )
+        // User directory
+        .service(v3("/user_directory/search").route(post().to(user_directory::search)))
         // Reporting content
         .service(v3("/rooms/{roomId}/report").route(post().to(rooms::reports::room)))
         .service(v3("/rooms/{roomId}/report/{eventId}").route(post().to(rooms::reports::event)))

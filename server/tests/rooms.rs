@@ -1026,3 +1026,95 @@ async fn context_relations_threads_and_time() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn user_directory_and_deactivated_members() {
+    let server = TestServer::start().await;
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, bob_login) = user(&server, "bob").await;
+    let (carol, _) = user(&server, "carol").await;
+    let (dave, dave_login) = user(&server, "dave").await;
+    bob.put::<Value>(
+        &format!("{V3}/profile/{}/displayname", bob_login.user_id),
+        &json!({ "displayname": "Bob the Shipwright" }),
+    )
+    .await
+    .expect("displayname");
+    // alice and bob share a private room; dave is alone in a public one.
+    let private = create_room(&alice, json!({ "invite": [bob_login.user_id] })).await;
+    bob.post::<Value>(&format!("{V3}/rooms/{private}/join"), &json!({}))
+        .await
+        .expect("join");
+    create_room(&dave, json!({ "preset": "public_chat" })).await;
+
+    let search = |client: &Client, term: &str| {
+        let client = client.clone();
+        let term = term.to_owned();
+        async move {
+            let found: Value = client
+                .post(
+                    &format!("{V3}/user_directory/search"),
+                    &json!({ "search_term": term }),
+                )
+                .await
+                .expect("search");
+            found["results"]
+                .as_array()
+                .expect("results")
+                .iter()
+                .map(|r| r["user_id"].as_str().expect("user_id").to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        search(&alice, "shipwright").await,
+        [bob_login.user_id.clone()]
+    );
+    assert_eq!(
+        search(&carol, "shipwright").await,
+        Vec::<String>::new(),
+        "no shared or public room"
+    );
+    assert_eq!(
+        search(&carol, "dave").await,
+        [dave_login.user_id.clone()],
+        "dave is in a public room"
+    );
+    assert_eq!(
+        search(&alice, "%").await,
+        Vec::<String>::new(),
+        "wildcards are literal"
+    );
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::POST,
+            &format!("{V3}/user_directory/search"),
+            json!({})
+        )
+        .await,
+        (400, "M_BAD_JSON".to_owned())
+    );
+
+    // A deactivated account leaves its rooms.
+    let (status, _) = bob
+        .send_raw(
+            Method::POST,
+            &format!("{V3}/account/deactivate"),
+            &json!({ "auth": { "type": "m.login.password", "password": common::PASSWORD,
+                               "identifier": { "type": "m.id.user", "user": bob_login.user_id } } }),
+        )
+        .await
+        .expect("deactivate");
+    assert_eq!(status, 200);
+    let member: Value = alice
+        .get(&format!(
+            "{V3}/rooms/{private}/state/m.room.member/{}",
+            bob_login.user_id
+        ))
+        .await
+        .expect("member");
+    assert_eq!(member["membership"], "leave");
+    assert_eq!(search(&alice, "shipwright").await, Vec::<String>::new());
+    server.stop().await;
+}

@@ -182,6 +182,7 @@ impl Homeserver {
             return Err(Error::NotFound(format!("no active account {user_id}")));
         }
         tracing::info!(%user_id, "account deactivated");
+        self.leave_all_rooms(user_id).await;
         Ok(())
     }
 }

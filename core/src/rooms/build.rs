@@ -487,6 +487,14 @@ impl<'a> Batch<'a> {
                 state_key_nid,
             };
             self.head.state_root = self.set_state(key, nid).await?;
+            if pdu.event_type() == "m.room.join_rules" && pdu.state_key() == Some("") {
+                let rule = pdu
+                    .content()
+                    .get("join_rule")
+                    .and_then(CanonicalJsonValue::as_str)
+                    .unwrap_or_default();
+                self.write.set_join_rule(self.room.nid, rule).await?;
+            }
             if pdu.event_type() == "m.room.member" {
                 let membership = pdu
                     .content()

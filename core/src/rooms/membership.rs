@@ -142,6 +142,34 @@ impl Homeserver {
             .collect())
     }
 
+    /// Leaves (or declines) every room a deactivated user is in. Best
+    /// effort: a room that refuses is logged and the others proceed.
+    pub(crate) async fn leave_all_rooms(&self, user_id: &UserId) {
+        let rooms = match self.store.memberships_of(user_id.as_str(), None).await {
+            Ok(rooms) => rooms,
+            Err(error) => {
+                tracing::warn!(%user_id, %error, "could not list the rooms to leave");
+                return;
+            }
+        };
+        for row in rooms {
+            if !matches!(row.membership.as_str(), "join" | "invite" | "knock") {
+                continue;
+            }
+            let left = async {
+                let room_id =
+                    RoomId::parse(&row.room_id).map_err(|e| Error::Internal(e.to_string()))?;
+                let room = self.room(&room_id).await?;
+                let content = object(json!({ "membership": "leave" }));
+                let draft = EventDraft::state("m.room.member", user_id.as_str(), user_id, content);
+                self.append_events(&room, vec![draft]).await
+            };
+            if let Err(error) = left.await {
+                tracing::warn!(%user_id, room_id = %row.room_id, %error, "deactivated user did not leave the room");
+            }
+        }
+    }
+
     /// Sends a member event with the user's new displayname and avatar to
     /// every room they are joined to. Best effort: the profile change
     /// stands even if a room refuses the update.

@@ -12,6 +12,7 @@ mod send;
 mod state;
 pub mod state_trie;
 mod timeline;
+mod user_directory;
 mod visibility;
 mod writer;
 

@@ -156,6 +156,54 @@ impl Store {
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
+    /// Users matching `term` (a lowercase substring of the user ID or
+    /// display name) who share a room with `searcher` or are in a public
+    /// room: (user ID, display name, avatar URL), at most `limit`.
+    pub async fn search_user_directory(
+        &self,
+        searcher: &str,
+        term: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Option<String>, Option<String>)>, StoreError> {
+        let pattern = format!(
+            "%{}%",
+            term.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "WITH visible_rooms AS (
+                     SELECT m.room_nid FROM memberships m
+                     JOIN state_keys k ON k.state_key_nid = m.user_nid
+                     WHERE k.state_key = $1 AND m.membership = 'join'
+                     UNION
+                     SELECT room_nid FROM rooms WHERE join_rule = 'public'
+                 ),
+                 candidates AS (
+                     SELECT DISTINCT k.state_key AS user_id FROM memberships m
+                     JOIN state_keys k ON k.state_key_nid = m.user_nid
+                     WHERE m.membership = 'join'
+                       AND m.room_nid IN (SELECT room_nid FROM visible_rooms)
+                 )
+                 SELECT c.user_id, dn.value #>> '{}', av.value #>> '{}'
+                 FROM candidates c
+                 LEFT JOIN profile_fields dn ON dn.user_id = c.user_id AND dn.field = 'displayname'
+                 LEFT JOIN profile_fields av ON av.user_id = c.user_id AND av.field = 'avatar_url'
+                 WHERE lower(c.user_id) LIKE $2 OR lower(dn.value #>> '{}') LIKE $2
+                 ORDER BY (dn.value IS NULL), c.user_id
+                 LIMIT $3",
+                &[&searcher, &pattern, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect())
+    }
+
     /// The room's current state root.
     pub async fn room_state_root(&self, room_nid: i64) -> Result<i64, StoreError> {
         let row = self
@@ -235,6 +283,17 @@ impl Write {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         insert_alias(self.client(), alias, room_nid, creator, now_ms).await
+    }
+
+    /// Records the room's current join rule.
+    pub async fn set_join_rule(&self, room_nid: i64, join_rule: &str) -> Result<(), StoreError> {
+        self.client()
+            .execute(
+                "UPDATE rooms SET join_rule = $2 WHERE room_nid = $1",
+                &[&room_nid, &join_rule],
+            )
+            .await?;
+        Ok(())
     }
 
     /// As [`Store::set_published`], within this write.
