@@ -1068,7 +1068,7 @@ async fn user_directory_and_deactivated_members() {
     };
     assert_eq!(
         search(&alice, "shipwright").await,
-        [bob_login.user_id.clone()]
+        [bob_login.user_id.as_str()]
     );
     assert_eq!(
         search(&carol, "shipwright").await,
@@ -1077,7 +1077,7 @@ async fn user_directory_and_deactivated_members() {
     );
     assert_eq!(
         search(&carol, "dave").await,
-        [dave_login.user_id.clone()],
+        [dave_login.user_id.as_str()],
         "dave is in a public room"
     );
     assert_eq!(
