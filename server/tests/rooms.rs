@@ -1118,3 +1118,106 @@ async fn user_directory_and_deactivated_members() {
     assert_eq!(search(&alice, "shipwright").await, Vec::<String>::new());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn knocking_and_restricted_joins() {
+    let server = TestServer::start().await;
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, bob_login) = user(&server, "bob").await;
+    let (carol, _) = user(&server, "carol").await;
+
+    // Knock: bob asks, alice invites him in.
+    let knock_room = create_room(
+        &alice,
+        json!({ "initial_state": [{ "type": "m.room.join_rules", "content": { "join_rule": "knock" } }] }),
+    )
+    .await;
+    assert_eq!(
+        outcome(
+            &bob,
+            Method::POST,
+            &format!("{V3}/rooms/{knock_room}/join"),
+            json!({})
+        )
+        .await,
+        (403, "M_FORBIDDEN".to_owned())
+    );
+    let knocked: Value = bob
+        .post(
+            &format!("{V3}/knock/{knock_room}"),
+            &json!({ "reason": "let me in" }),
+        )
+        .await
+        .expect("knock");
+    assert_eq!(knocked["room_id"], knock_room.as_str());
+    let member: Value = alice
+        .get(&format!(
+            "{V3}/rooms/{knock_room}/state/m.room.member/{}",
+            bob_login.user_id
+        ))
+        .await
+        .expect("member");
+    assert_eq!(member["membership"], "knock");
+    alice
+        .post::<Value>(
+            &format!("{V3}/rooms/{knock_room}/invite"),
+            &json!({ "user_id": bob_login.user_id }),
+        )
+        .await
+        .expect("invite the knocker");
+    bob.post::<Value>(&format!("{V3}/rooms/{knock_room}/join"), &json!({}))
+        .await
+        .expect("join");
+
+    // Restricted: members of the space room may join, others may not.
+    let space = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let restricted = create_room(
+        &alice,
+        json!({ "initial_state": [{ "type": "m.room.join_rules", "content": {
+            "join_rule": "restricted",
+            "allow": [{ "type": "m.room_membership", "room_id": space }],
+        } }] }),
+    )
+    .await;
+    assert_eq!(
+        outcome(
+            &carol,
+            Method::POST,
+            &format!("{V3}/rooms/{restricted}/join"),
+            json!({})
+        )
+        .await,
+        (403, "M_FORBIDDEN".to_owned())
+    );
+    carol
+        .post::<Value>(&format!("{V3}/rooms/{space}/join"), &json!({}))
+        .await
+        .expect("join the space");
+    carol
+        .post::<Value>(&format!("{V3}/rooms/{restricted}/join"), &json!({}))
+        .await
+        .expect("restricted join");
+
+    // Version 12 trusted private chat: invitees become creators, with
+    // power beyond any level.
+    let trusted = create_room(
+        &alice,
+        json!({ "preset": "trusted_private_chat", "invite": [bob_login.user_id] }),
+    )
+    .await;
+    let create: Value = alice
+        .get(&format!("{V3}/rooms/{trusted}/state/m.room.create/"))
+        .await
+        .expect("create");
+    assert_eq!(create["additional_creators"], json!([bob_login.user_id]));
+    bob.post::<Value>(&format!("{V3}/rooms/{trusted}/join"), &json!({}))
+        .await
+        .expect("join");
+    bob.put::<Value>(
+        &format!("{V3}/rooms/{trusted}/state/m.room.power_levels/"),
+        &json!({ "users": {}, "state_default": 100 }),
+    )
+    .await
+    .expect("a creator changes power levels");
+    server.stop().await;
+}
