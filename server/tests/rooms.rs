@@ -206,6 +206,13 @@ async fn members_send_read_and_paginate() {
     );
     assert_eq!(footprint(&server).await, before);
 
+    // A token from before bob joins, for /members?at.
+    let before_join: Value = alice
+        .get(&format!("{V3}/rooms/{room}/messages?dir=b&limit=1"))
+        .await
+        .expect("messages");
+    let before_join = before_join["start"].as_str().expect("start").to_owned();
+
     // Join by alias.
     let alias = format!("#kontor:{}", server.homeserver.identity.server_name);
     let joined: Value = bob
@@ -285,6 +292,13 @@ async fn members_send_read_and_paginate() {
         .await
         .expect("members");
     assert_eq!(members["chunk"].as_array().expect("chunk").len(), 2);
+    let earlier: Value = alice
+        .get(&format!(
+            "{V3}/rooms/{room}/members?membership=join&at={before_join}"
+        ))
+        .await
+        .expect("members then");
+    assert_eq!(earlier["chunk"].as_array().expect("chunk").len(), 1);
 
     // Bad input: nothing stored, Matrix errors.
     let before = footprint(&server).await;

@@ -156,6 +156,8 @@ pub async fn state_event_empty_key(
 
 #[derive(Debug, Deserialize)]
 pub struct MembersParams {
+    /// A pagination token: the members as of that point.
+    at: Option<String>,
     membership: Option<String>,
     not_membership: Option<String>,
 }
@@ -170,6 +172,7 @@ pub async fn members(
         .room_members(
             &session.user_id,
             &room_id(&path)?,
+            params.at.as_deref(),
             params.membership.as_deref(),
             params.not_membership.as_deref(),
         )

@@ -140,6 +140,21 @@ impl Homeserver {
         self.events(&nids).await
     }
 
+    /// The room state right after `event`.
+    pub(crate) async fn state_after(
+        &self,
+        event: Arc<StoredEvent>,
+    ) -> Result<Vec<Arc<StoredEvent>>> {
+        let mut state = self.full_state_at(event.state_before).await?;
+        if let Some(key) = event.pdu.state_key() {
+            state.retain(|e| {
+                !(e.pdu.event_type() == event.pdu.event_type() && e.pdu.state_key() == Some(key))
+            });
+            state.push(event);
+        }
+        Ok(state)
+    }
+
     /// The membership of `user_id` in the state rooted at `root`.
     pub(crate) async fn membership_at(
         &self,

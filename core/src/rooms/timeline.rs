@@ -234,13 +234,7 @@ impl Homeserver {
             0 => None,
             n => Some(self.messages(user, room_id, page(false, n)).await?),
         };
-        let mut state = self.full_state_at(stored.state_before).await?;
-        if let Some(key) = stored.pdu.state_key() {
-            state.retain(|e| {
-                !(e.pdu.event_type() == stored.pdu.event_type() && e.pdu.state_key() == Some(key))
-            });
-            state.push(stored.clone());
-        }
+        let state = self.state_after(stored).await?;
         Ok(Context {
             start: before
                 .as_ref()
@@ -259,7 +253,7 @@ impl Homeserver {
 
     /// The room state the user may see (GET /rooms/{roomId}/state).
     pub async fn room_state(&self, user: &UserId, room_id: &RoomId) -> Result<Vec<Value>> {
-        let events = self.readable_state(user, room_id).await?;
+        let events = self.readable_state(user, room_id, None).await?;
         self.client_events(&events).await
     }
 
@@ -272,7 +266,7 @@ impl Homeserver {
         event_type: &str,
         state_key: &str,
     ) -> Result<Value> {
-        let events = self.readable_state(user, room_id).await?;
+        let events = self.readable_state(user, room_id, None).await?;
         let event = events
             .into_iter()
             .find(|event| {
@@ -291,11 +285,13 @@ impl Homeserver {
         &self,
         user: &UserId,
         room_id: &RoomId,
+        at: Option<&str>,
         membership: Option<&str>,
         not_membership: Option<&str>,
     ) -> Result<Vec<Value>> {
+        let at = at.map(parse_token).transpose()?;
         let members: Vec<Arc<StoredEvent>> = self
-            .readable_state(user, room_id)
+            .readable_state(user, room_id, at)
             .await?
             .into_iter()
             .filter(|event| event.pdu.event_type() == "m.room.member")
@@ -316,7 +312,7 @@ impl Homeserver {
         room_id: &RoomId,
     ) -> Result<Map<String, Value>> {
         let mut joined = Map::new();
-        for event in self.readable_state(user, room_id).await? {
+        for event in self.readable_state(user, room_id, None).await? {
             if event.pdu.event_type() != "m.room.member"
                 || membership_of(&event).as_deref() != Some("join")
             {
@@ -339,25 +335,45 @@ impl Homeserver {
         Ok(joined)
     }
 
+    /// The room state the user may read: now (or when they left), or as
+    /// of token `at` (a position, exclusive: the state after the last
+    /// event before it; no later than their leaving).
     async fn readable_state(
         &self,
         user: &UserId,
         room_id: &RoomId,
+        at: Option<i64>,
     ) -> Result<Vec<Arc<StoredEvent>>> {
         let room = self.room(room_id).await?;
         let reader = self.reader(&room, user).await?;
-        match self.readable_state_root(&room, &reader).await? {
-            ReadableState::Current(root) => self.full_state_at(root).await,
+        let (current, left) = match self.readable_state_root(&room, &reader).await? {
+            ReadableState::Current(root) => (Some(root), None),
             ReadableState::AtLeave(leave_nid) => {
-                let leave = self.events(&[leave_nid]).await?.remove(0);
-                let mut state = self.full_state_at(leave.state_before).await?;
-                state.retain(|event| {
-                    !(event.pdu.event_type() == "m.room.member"
-                        && event.pdu.state_key() == leave.pdu.state_key())
-                });
-                state.push(leave);
-                Ok(state)
+                (None, Some(self.events(&[leave_nid]).await?.remove(0)))
             }
+        };
+        let limit = match (at, &left) {
+            (Some(at), Some(leave)) => Some(at.min(leave.stream_ordering + 1)),
+            (Some(at), None) => Some(at),
+            (None, _) => None,
+        };
+        match (limit, current, left) {
+            (Some(position), _, _) => {
+                let latest = self
+                    .store
+                    .room_timeline(room.nid, position, None, Direction::Backward, 1)
+                    .await?;
+                match latest.first() {
+                    Some((nid, _)) => {
+                        let event = self.events(&[*nid]).await?.remove(0);
+                        self.state_after(event).await
+                    }
+                    None => Ok(Vec::new()),
+                }
+            }
+            (None, Some(root), _) => self.full_state_at(root).await,
+            (None, None, Some(leave)) => self.state_after(leave).await,
+            (None, None, None) => unreachable!("a readable state is current or at a leave"),
         }
     }
 
