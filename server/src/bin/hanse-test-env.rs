@@ -48,7 +48,23 @@ fn main() -> ExitCode {
     }
     tracing::info!(socket = %cluster.socket_dir().display(), "shared test PostgreSQL ready");
 
-    let status = Command::new(&program)
+    let mut command = Command::new(&program);
+    // `cargo run` describes the package it ran in these variables; passed
+    // on to the inner `cargo test`, they make build scripts that watch them
+    // (ring's) rerun, rebuilding half the dependency tree on every run.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            command.env_remove(key.as_ref());
+        }
+    }
+    let status = command
         .args(args)
         .env(SOCKET_ENV, cluster.socket_dir())
         .env(TEMPLATE_ENV, TEMPLATE)
