@@ -21,3 +21,6 @@ CREATE INDEX events_threads ON events (room_nid, relates_to_nid, stream_ordering
 -- The room's current join rule, kept by the room writer: the user
 -- directory shows members of public rooms.
 ALTER TABLE rooms ADD COLUMN join_rule TEXT;
+
+-- Events are rendered with the transaction ID their sending device used.
+CREATE INDEX event_transactions_event ON event_transactions (event_nid);

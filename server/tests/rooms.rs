@@ -281,6 +281,18 @@ async fn members_send_read_and_paginate() {
         .expect("event");
     assert_eq!(event["content"]["body"], "message 0");
     assert_eq!(event["room_id"], room.as_str());
+    assert!(
+        event["unsigned"].get("transaction_id").is_none(),
+        "bob did not send it"
+    );
+    let own: Value = alice
+        .get(&format!("{V3}/rooms/{room}/event/{}", sent[0]))
+        .await
+        .expect("own event");
+    assert_eq!(
+        own["unsigned"]["transaction_id"], "t0",
+        "the sending device sees its txn ID"
+    );
 
     let members: Value = alice
         .get(&format!("{V3}/rooms/{room}/joined_members"))

@@ -18,7 +18,7 @@ pub async fn event(
 ) -> Result<HttpResponse, MatrixError> {
     let (room, event) = path.into_inner();
     let event = homeserver
-        .room_event(&session.user_id, &room_id(&room)?, &event_id(&event)?)
+        .room_event(&session, &room_id(&room)?, &event_id(&event)?)
         .await?;
     Ok(HttpResponse::Ok().json(event))
 }
@@ -94,7 +94,7 @@ pub async fn messages(
         filter,
     };
     let page = homeserver
-        .messages(&session.user_id, &room_id(&path)?, query)
+        .messages(&session, &room_id(&path)?, query)
         .await?;
     let mut body = json!({ "chunk": page.chunk, "start": page.start });
     if let Some(end) = page.end {
@@ -108,9 +108,7 @@ pub async fn state(
     Authenticated(session): Authenticated,
     path: web::Path<String>,
 ) -> Result<HttpResponse, MatrixError> {
-    let state = homeserver
-        .room_state(&session.user_id, &room_id(&path)?)
-        .await?;
+    let state = homeserver.room_state(&session, &room_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(state))
 }
 
@@ -129,7 +127,7 @@ pub async fn state_event(
 ) -> Result<HttpResponse, MatrixError> {
     let (room, event_type, state_key) = path.into_inner();
     let mut event = homeserver
-        .room_state_event(&session.user_id, &room_id(&room)?, &event_type, &state_key)
+        .room_state_event(&session, &room_id(&room)?, &event_type, &state_key)
         .await?;
     match params.format.as_deref() {
         None | Some("content") => Ok(HttpResponse::Ok().json(event["content"].take())),
@@ -170,7 +168,7 @@ pub async fn members(
 ) -> Result<HttpResponse, MatrixError> {
     let chunk = homeserver
         .room_members(
-            &session.user_id,
+            &session,
             &room_id(&path)?,
             params.at.as_deref(),
             params.membership.as_deref(),
@@ -186,7 +184,7 @@ pub async fn joined_members(
     path: web::Path<String>,
 ) -> Result<HttpResponse, MatrixError> {
     let joined = homeserver
-        .joined_members(&session.user_id, &room_id(&path)?)
+        .joined_members(&session, &room_id(&path)?)
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "joined": Value::Object(joined) })))
 }

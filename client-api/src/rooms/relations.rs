@@ -35,7 +35,7 @@ pub async fn context(
         .unwrap_or(DEFAULT_CONTEXT_LIMIT);
     let context = homeserver
         .context(
-            &session.user_id,
+            &session,
             &room_id(&room)?,
             &event_id(&event)?,
             limit,
@@ -89,12 +89,7 @@ pub async fn relations(
         recurse: params.recurse,
     };
     let page = homeserver
-        .relations(
-            &session.user_id,
-            &room_id(&room)?,
-            &event_id(&event)?,
-            query,
-        )
+        .relations(&session, &room_id(&room)?, &event_id(&event)?, query)
         .await?;
     let mut body = json!({ "chunk": page.chunk });
     if let Some(next) = page.next_batch {
@@ -146,7 +141,7 @@ pub async fn threads(
     let params = params.into_inner();
     let (chunk, next) = homeserver
         .threads(
-            &session.user_id,
+            &session,
             &room_id(&path)?,
             matches!(params.include, Some(Include::Participated)),
             params.from.as_deref(),
@@ -174,7 +169,7 @@ pub async fn timestamp_to_event(
 ) -> Result<HttpResponse, MatrixError> {
     let (event_id, ts) = homeserver
         .timestamp_to_event(
-            &session.user_id,
+            &session,
             &room_id(&path)?,
             params.ts,
             matches!(params.dir, Dir::Forward),

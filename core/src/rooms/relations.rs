@@ -11,6 +11,7 @@ use super::build::RoomRef;
 use super::events::StoredEvent;
 use super::timeline::{parse_token, token, MAX_MESSAGES_LIMIT};
 use super::visibility::Reader;
+use crate::accounts::Session;
 use crate::store::Direction;
 use crate::{Error, Homeserver, Result};
 
@@ -61,11 +62,12 @@ impl Homeserver {
 
     pub async fn relations(
         &self,
-        user: &UserId,
+        viewer: &Session,
         room_id: &RoomId,
         event_id: &EventId,
         query: RelationsQuery,
     ) -> Result<Relations> {
+        let user = &viewer.user_id;
         let (room, reader, parent) = self.visible_event(user, room_id, event_id).await?;
         let direction = if query.backward {
             Direction::Backward
@@ -131,7 +133,7 @@ impl Homeserver {
             chunk.push(event);
         }
         Ok(Relations {
-            chunk: self.client_events(&chunk).await?,
+            chunk: self.client_events(viewer, &chunk).await?,
             next_batch,
             recursion_depth: query.recurse.then_some(depth),
         })
@@ -140,12 +142,13 @@ impl Homeserver {
     /// Thread roots of the room, latest activity first (GET /threads).
     pub async fn threads(
         &self,
-        user: &UserId,
+        viewer: &Session,
         room_id: &RoomId,
         participated_only: bool,
         from: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Value>, Option<String>)> {
+        let user = &viewer.user_id;
         let room = self.room(room_id).await?;
         let reader = self.reader(&room, user).await?;
         self.readable_state_root(&room, &reader).await?;
@@ -181,18 +184,19 @@ impl Homeserver {
                 }
             }
         }
-        Ok((self.client_events(&roots).await?, next_batch))
+        Ok((self.client_events(viewer, &roots).await?, next_batch))
     }
 
     /// The visible event nearest to `ts` in the given direction
     /// (GET /timestamp_to_event): its ID and timestamp.
     pub async fn timestamp_to_event(
         &self,
-        user: &UserId,
+        viewer: &Session,
         room_id: &RoomId,
         ts: i64,
         forward: bool,
     ) -> Result<(EventId, i64)> {
+        let user = &viewer.user_id;
         let room = self.room(room_id).await?;
         let reader = self.reader(&room, user).await?;
         self.readable_state_root(&room, &reader).await?;

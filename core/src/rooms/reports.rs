@@ -44,7 +44,7 @@ impl Homeserver {
         check_reason(reason)?;
         // The same visibility as fetching the event: no reporting (or
         // probing for) events one cannot read.
-        self.room_event(&session.user_id, room_id, event_id).await?;
+        self.room_event(session, room_id, event_id).await?;
         self.store
             .insert_report(&NewReport {
                 reporter: session.user_id.as_str(),

@@ -1,6 +1,7 @@
 //! Reading rooms: single events, the timeline (/messages), state and
 //! members, each through the history visibility rules.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use hanse_protocol::identifiers::{EventId, RoomId, UserId};
@@ -9,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::events::StoredEvent;
 use super::membership_of;
 use super::visibility::ReadableState;
+use crate::accounts::Session;
 use crate::store::Direction;
 use crate::{Error, Homeserver, Result};
 
@@ -119,10 +121,11 @@ impl Homeserver {
     /// One event, if the user may see it (GET /rooms/{roomId}/event/{eventId}).
     pub async fn room_event(
         &self,
-        user: &UserId,
+        viewer: &Session,
         room_id: &RoomId,
         event_id: &EventId,
     ) -> Result<Value> {
+        let user = &viewer.user_id;
         let room = self.room(room_id).await?;
         let not_found = || Error::NotFound(format!("no event {event_id} you can see in this room"));
         let event = self
@@ -136,16 +139,17 @@ impl Homeserver {
         if !self.may_see(&reader, &event).await? {
             return Err(not_found());
         }
-        Ok(self.client_events(&[event]).await?.remove(0))
+        Ok(self.client_events(viewer, &[event]).await?.remove(0))
     }
 
     /// A page of the room's timeline.
     pub async fn messages(
         &self,
-        user: &UserId,
+        viewer: &Session,
         room_id: &RoomId,
         query: MessagesQuery,
     ) -> Result<Messages> {
+        let user = &viewer.user_id;
         let room = self.room(room_id).await?;
         let reader = self.reader(&room, user).await?;
         self.readable_state_root(&room, &reader).await?;
@@ -194,7 +198,7 @@ impl Homeserver {
             }
         }
         Ok(Messages {
-            chunk: self.client_events(&chunk).await?,
+            chunk: self.client_events(viewer, &chunk).await?,
             start: token(from),
             end: (!exhausted).then(|| token(position)),
         })
@@ -205,13 +209,13 @@ impl Homeserver {
     /// split between both sides, and the room state at the event.
     pub async fn context(
         &self,
-        user: &UserId,
+        viewer: &Session,
         room_id: &RoomId,
         event_id: &EventId,
         limit: usize,
         filter: EventFilter,
     ) -> Result<Context> {
-        let event = self.room_event(user, room_id, event_id).await?;
+        let event = self.room_event(viewer, room_id, event_id).await?;
         let stored = self
             .event_by_id(event_id.as_str())
             .await?
@@ -228,11 +232,11 @@ impl Homeserver {
         };
         let before = match before_limit {
             0 => None,
-            n => Some(self.messages(user, room_id, page(true, n)).await?),
+            n => Some(self.messages(viewer, room_id, page(true, n)).await?),
         };
         let after = match after_limit {
             0 => None,
-            n => Some(self.messages(user, room_id, page(false, n)).await?),
+            n => Some(self.messages(viewer, room_id, page(false, n)).await?),
         };
         let state = self.state_after(stored).await?;
         Ok(Context {
@@ -247,25 +251,27 @@ impl Homeserver {
             events_before: before.map(|p| p.chunk).unwrap_or_default(),
             event,
             events_after: after.map(|p| p.chunk).unwrap_or_default(),
-            state: self.client_events(&state).await?,
+            state: self.client_events(viewer, &state).await?,
         })
     }
 
     /// The room state the user may see (GET /rooms/{roomId}/state).
-    pub async fn room_state(&self, user: &UserId, room_id: &RoomId) -> Result<Vec<Value>> {
+    pub async fn room_state(&self, viewer: &Session, room_id: &RoomId) -> Result<Vec<Value>> {
+        let user = &viewer.user_id;
         let events = self.readable_state(user, room_id, None).await?;
-        self.client_events(&events).await
+        self.client_events(viewer, &events).await
     }
 
     /// One state event in the client format
     /// (GET /rooms/{roomId}/state/{type}/{key}).
     pub async fn room_state_event(
         &self,
-        user: &UserId,
+        viewer: &Session,
         room_id: &RoomId,
         event_type: &str,
         state_key: &str,
     ) -> Result<Value> {
+        let user = &viewer.user_id;
         let events = self.readable_state(user, room_id, None).await?;
         let event = events
             .into_iter()
@@ -277,18 +283,19 @@ impl Homeserver {
                     "the room has no {event_type} state with key {state_key:?}"
                 ))
             })?;
-        Ok(self.client_events(&[event]).await?.remove(0))
+        Ok(self.client_events(viewer, &[event]).await?.remove(0))
     }
 
     /// Member events of the room (GET /rooms/{roomId}/members).
     pub async fn room_members(
         &self,
-        user: &UserId,
+        viewer: &Session,
         room_id: &RoomId,
         at: Option<&str>,
         membership: Option<&str>,
         not_membership: Option<&str>,
     ) -> Result<Vec<Value>> {
+        let user = &viewer.user_id;
         let at = at.map(parse_token).transpose()?;
         let members: Vec<Arc<StoredEvent>> = self
             .readable_state(user, room_id, at)
@@ -301,16 +308,17 @@ impl Homeserver {
                     && not_membership.is_none_or(|m| current.as_deref() != Some(m))
             })
             .collect();
-        self.client_events(&members).await
+        self.client_events(viewer, &members).await
     }
 
     /// Joined members and their profile in the room
     /// (GET /rooms/{roomId}/joined_members).
     pub async fn joined_members(
         &self,
-        user: &UserId,
+        viewer: &Session,
         room_id: &RoomId,
     ) -> Result<Map<String, Value>> {
+        let user = &viewer.user_id;
         let mut joined = Map::new();
         for event in self.readable_state(user, room_id, None).await? {
             if event.pdu.event_type() != "m.room.member"
@@ -377,11 +385,28 @@ impl Homeserver {
         }
     }
 
-    /// Events in the client format, with what `unsigned` must say about
-    /// redactions.
-    pub(crate) async fn client_events(&self, events: &[Arc<StoredEvent>]) -> Result<Vec<Value>> {
+    /// Events in the client format, with what `unsigned` must say: the
+    /// redaction that emptied an event, and the transaction ID to the
+    /// device that sent it.
+    pub(crate) async fn client_events(
+        &self,
+        viewer: &Session,
+        events: &[Arc<StoredEvent>],
+    ) -> Result<Vec<Value>> {
         let redactions: Vec<i64> = events.iter().filter_map(|e| e.redacted_by).collect();
         let redactions = self.events(&redactions).await?;
+        let own: Vec<i64> = events
+            .iter()
+            .filter(|e| e.pdu.sender() == &viewer.user_id)
+            .map(|e| e.nid)
+            .collect();
+        let transactions = if own.is_empty() {
+            HashMap::new()
+        } else {
+            self.store
+                .transaction_ids(&own, viewer.user_id.as_str(), &viewer.device_id)
+                .await?
+        };
         let mut out = Vec::with_capacity(events.len());
         for event in events {
             let mut value = event.client_format();
@@ -389,6 +414,9 @@ impl Homeserver {
                 if let Some(redaction) = redactions.iter().find(|r| r.nid == by) {
                     value["unsigned"]["redacted_because"] = redaction.client_format();
                 }
+            }
+            if let Some(txn_id) = transactions.get(&event.nid) {
+                value["unsigned"]["transaction_id"] = json!(txn_id);
             }
             out.push(value);
         }

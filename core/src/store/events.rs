@@ -220,6 +220,25 @@ impl Store {
         Ok(row.get(0))
     }
 
+    /// The transaction IDs under which `device_id` sent any of `nids`.
+    pub async fn transaction_ids(
+        &self,
+        nids: &[i64],
+        user_id: &str,
+        device_id: &str,
+    ) -> Result<std::collections::HashMap<i64, String>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT event_nid, txn_id FROM event_transactions
+                 WHERE event_nid = ANY($1) AND user_id = $2 AND device_id = $3",
+                &[&nids, &user_id, &device_id],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
     /// The latest stream position handed out so far.
     pub async fn max_stream_ordering(&self) -> Result<i64, StoreError> {
         let row = self
