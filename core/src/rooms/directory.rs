@@ -5,7 +5,6 @@ use hanse_protocol::identifiers::{RoomAlias, RoomId, UserId};
 use serde_json::{json, Map, Value};
 
 use super::build::RoomRef;
-use super::power_levels;
 use crate::accounts::Session;
 use crate::clock::now_ms;
 use crate::{Error, Homeserver, Result};
@@ -241,15 +240,7 @@ impl Homeserver {
         event_type: &str,
     ) -> Result<bool> {
         let root = self.current_root(room).await?;
-        let version = room.version.rules();
-        let state = self
-            .state_at(root, &[("m.room.create", ""), ("m.room.power_levels", "")])
-            .await?;
-        let (levels, creators) = power_levels(
-            state[0].as_ref().map(|event| &event.pdu),
-            state[1].as_ref().map(|event| &event.pdu),
-            version,
-        )?;
+        let (levels, creators) = self.power_levels_at(room, root).await?;
         Ok(levels
             .user_level(user, &creators)
             .at_least(levels.event_level(event_type, true)))

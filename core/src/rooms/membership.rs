@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::build::{EventDraft, RoomRef};
 use super::create::object;
-use super::{membership_of, power_levels};
+use super::membership_of;
 use crate::accounts::{Session, AVATAR_URL, DISPLAYNAME};
 use crate::{Error, Homeserver, Result};
 
@@ -266,15 +266,7 @@ impl Homeserver {
         if !qualifies {
             return Ok(None);
         }
-        let version = room.version.rules();
-        let state = self
-            .state_at(root, &[("m.room.create", ""), ("m.room.power_levels", "")])
-            .await?;
-        let (levels, creators) = power_levels(
-            state[0].as_ref().map(|event| &event.pdu),
-            state[1].as_ref().map(|event| &event.pdu),
-            version,
-        )?;
+        let (levels, creators) = self.power_levels_at(room, root).await?;
         for member in self.full_state_at(root).await? {
             let pdu = &member.pdu;
             if pdu.event_type() != "m.room.member"

@@ -167,6 +167,22 @@ impl Homeserver {
             .and_then(|event| membership_of(&event)))
     }
 
+    /// The room's power levels and creators in the state rooted at `root`.
+    pub(crate) async fn power_levels_at(
+        &self,
+        room: &RoomRef,
+        root: NodeNid,
+    ) -> Result<(PowerLevels, Vec<UserId>)> {
+        let state = self
+            .state_at(root, &[("m.room.create", ""), ("m.room.power_levels", "")])
+            .await?;
+        power_levels(
+            state[0].as_ref().map(|event| &event.pdu),
+            state[1].as_ref().map(|event| &event.pdu),
+            room.version.rules(),
+        )
+    }
+
     /// The room's current state root.
     pub(crate) async fn current_root(&self, room: &RoomRef) -> Result<NodeNid> {
         Ok(self.store.room_state_root(room.nid).await?)
