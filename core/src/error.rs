@@ -54,6 +54,12 @@ pub enum Error {
     /// The content of a request is well-formed JSON but not what it must be.
     #[error("{0}")]
     BadJson(String),
+    /// Data the server manages itself cannot be set by clients (405).
+    #[error("{0}")]
+    ServerManaged(String),
+    /// The invitee refuses invites (the spec's invite permission module).
+    #[error("{0}")]
+    InviteBlocked(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A bug or an unexpected failure; details go to the log only.

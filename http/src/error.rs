@@ -17,6 +17,7 @@ pub enum ErrorCode {
     GuestAccessForbidden,
     InvalidParam,
     InvalidUsername,
+    InviteBlocked,
     KeyTooLarge,
     MissingParam,
     MissingToken,
@@ -43,6 +44,7 @@ impl ErrorCode {
             Self::GuestAccessForbidden => "M_GUEST_ACCESS_FORBIDDEN",
             Self::InvalidParam => "M_INVALID_PARAM",
             Self::InvalidUsername => "M_INVALID_USERNAME",
+            Self::InviteBlocked => "M_INVITE_BLOCKED",
             Self::KeyTooLarge => "M_KEY_TOO_LARGE",
             Self::MissingParam => "M_MISSING_PARAM",
             Self::MissingToken => "M_MISSING_TOKEN",
@@ -169,6 +171,8 @@ impl From<hanse_core::Error> for MatrixError {
             E::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Unknown),
             E::BadJson(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadJson),
             E::BadAlias(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadAlias),
+            E::ServerManaged(_) => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadJson),
+            E::InviteBlocked(_) => (StatusCode::FORBIDDEN, ErrorCode::InviteBlocked),
             E::Store(_) | E::Internal(_) => {
                 tracing::error!(%error, "request failed");
                 return Self::internal();

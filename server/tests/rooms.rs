@@ -1247,3 +1247,183 @@ async fn knocking_and_restricted_joins() {
     .expect("a creator changes power levels");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn account_data_and_invite_blocking() {
+    let server = TestServer::start().await;
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, bob_login) = user(&server, "bob").await;
+    let (carol, carol_login) = user(&server, "carol").await;
+    let bob_data =
+        |data_type: &str| format!("{V3}/user/{}/account_data/{data_type}", bob_login.user_id);
+
+    // Account data: absent, set, read back, replaced; per room apart from
+    // global; only by its owner; server-managed types refused.
+    assert_eq!(
+        outcome(
+            &bob,
+            Method::GET,
+            &bob_data("org.example.theme"),
+            json!(null)
+        )
+        .await,
+        (404, "M_NOT_FOUND".to_owned())
+    );
+    for theme in ["dark", "light"] {
+        bob.put::<Value>(&bob_data("org.example.theme"), &json!({ "mode": theme }))
+            .await
+            .expect("set account data");
+    }
+    let theme: Value = bob.get(&bob_data("org.example.theme")).await.expect("get");
+    assert_eq!(theme, json!({ "mode": "light" }));
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let in_room = format!(
+        "{V3}/user/{}/rooms/{room}/account_data/org.example.theme",
+        bob_login.user_id
+    );
+    assert_eq!(
+        outcome(&bob, Method::GET, &in_room, json!(null)).await,
+        (404, "M_NOT_FOUND".to_owned())
+    );
+    bob.put::<Value>(&in_room, &json!({ "mode": "sepia" }))
+        .await
+        .expect("room account data");
+    let theme: Value = bob.get(&in_room).await.expect("get room account data");
+    assert_eq!(theme, json!({ "mode": "sepia" }));
+    let before = server
+        .query("SELECT count(*), coalesce(max(stream_pos), 0) FROM account_data")
+        .await;
+    let refusals = [
+        (
+            &alice,
+            Method::GET,
+            bob_data("org.example.theme"),
+            json!(null),
+            403,
+            "M_FORBIDDEN",
+        ),
+        (
+            &alice,
+            Method::PUT,
+            bob_data("org.example.theme"),
+            json!({ "x": 1 }),
+            403,
+            "M_FORBIDDEN",
+        ),
+        (
+            &bob,
+            Method::PUT,
+            bob_data("m.push_rules"),
+            json!({}),
+            405,
+            "M_BAD_JSON",
+        ),
+        (
+            &bob,
+            Method::PUT,
+            bob_data("m.fully_read"),
+            json!({ "event_id": "$x" }),
+            405,
+            "M_BAD_JSON",
+        ),
+        (
+            &bob,
+            Method::PUT,
+            bob_data("org.example.theme"),
+            json!([1, 2]),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            &bob,
+            Method::PUT,
+            format!(
+                "{V3}/user/{}/rooms/not-a-room/account_data/x",
+                bob_login.user_id
+            ),
+            json!({}),
+            400,
+            "M_INVALID_PARAM",
+        ),
+    ];
+    for (client, method, path, body, status, errcode) in refusals {
+        assert_eq!(
+            outcome(client, method, &path, body).await,
+            (status, errcode.to_owned()),
+            "{path}"
+        );
+    }
+    let after = server
+        .query("SELECT count(*), coalesce(max(stream_pos), 0) FROM account_data")
+        .await;
+    assert_eq!(
+        (before[0].get::<_, i64>(0), before[0].get::<_, i64>(1)),
+        (after[0].get::<_, i64>(0), after[0].get::<_, i64>(1))
+    );
+
+    // Invite blocking: bob refuses invites by every route that makes one.
+    let block = bob_data("m.invite_permission_config");
+    bob.put::<Value>(&block, &json!({ "default_action": "block" }))
+        .await
+        .expect("block invites");
+    let events_before = footprint(&server).await;
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::POST,
+            &format!("{V3}/rooms/{room}/invite"),
+            json!({ "user_id": bob_login.user_id })
+        )
+        .await,
+        (403, "M_INVITE_BLOCKED".to_owned())
+    );
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::PUT,
+            &format!(
+                "{V3}/rooms/{room}/state/m.room.member/{}",
+                bob_login.user_id
+            ),
+            json!({ "membership": "invite" })
+        )
+        .await,
+        (403, "M_INVITE_BLOCKED".to_owned())
+    );
+    assert_eq!(footprint(&server).await, events_before);
+    // createRoom still makes the room and invites everyone else.
+    let group = create_room(
+        &alice,
+        json!({ "invite": [bob_login.user_id, carol_login.user_id] }),
+    )
+    .await;
+    let members: Value = alice
+        .get(&format!("{V3}/rooms/{group}/members"))
+        .await
+        .expect("members");
+    let mut invited: Vec<&str> = members["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .filter(|m| m["content"]["membership"] == "invite")
+        .filter_map(|m| m["state_key"].as_str())
+        .collect();
+    invited.sort_unstable();
+    assert_eq!(invited, [carol_login.user_id.as_str()]);
+    // Unknown actions and an emptied config let invites through again.
+    bob.put::<Value>(&block, &json!({ "default_action": "maybe" }))
+        .await
+        .expect("unknown action");
+    alice
+        .post::<Value>(
+            &format!("{V3}/rooms/{group}/invite"),
+            &json!({ "user_id": bob_login.user_id }),
+        )
+        .await
+        .expect("invite after unblocking");
+    // Joined users are unaffected: carol joins and the block is per invitee.
+    carol
+        .post::<Value>(&format!("{V3}/rooms/{group}/join"), &json!({}))
+        .await
+        .expect("carol joins");
+}

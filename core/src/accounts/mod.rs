@@ -1,5 +1,6 @@
 //! Local accounts: registration, login, credentials, devices, profiles.
 
+mod account_data;
 mod devices;
 mod password;
 mod profile;
@@ -8,6 +9,7 @@ mod registration_tokens;
 mod tokens;
 pub mod uia;
 
+pub use account_data::INVITE_PERMISSION_CONFIG;
 pub use devices::Device;
 pub use password::MAX_PASSWORD_BYTES;
 pub use profile::{AVATAR_URL, DISPLAYNAME};

@@ -58,7 +58,10 @@ impl Homeserver {
             )));
         }
         match change {
-            MembershipChange::Invite => self.require_local_account(target).await?,
+            MembershipChange::Invite => {
+                self.require_local_account(target).await?;
+                self.refuse_blocked_invite(target).await?;
+            }
             MembershipChange::Unban if current.as_deref() != Some("ban") => {
                 return Err(Error::Forbidden(format!("{target} is not banned")));
             }

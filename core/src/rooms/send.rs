@@ -1,7 +1,7 @@
 //! Sending events: messages, state and redactions from clients.
 
 use hanse_protocol::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
-use hanse_protocol::identifiers::{EventId, RoomAlias, RoomId};
+use hanse_protocol::identifiers::{EventId, RoomAlias, RoomId, UserId};
 
 use super::build::{ClientTransaction, EventDraft};
 use crate::accounts::Session;
@@ -46,6 +46,15 @@ impl Homeserver {
         let room = self.room(room_id).await?;
         if event_type == "m.room.canonical_alias" {
             self.check_canonical_alias(room_id, &content).await?;
+        }
+        if event_type == "m.room.member"
+            && content.get("membership") == Some(&CanonicalJsonValue::String("invite".into()))
+        {
+            if let Ok(invitee) = UserId::parse(state_key) {
+                if invitee.server_name() == &self.identity.server_name {
+                    self.refuse_blocked_invite(&invitee).await?;
+                }
+            }
         }
         let root = self.current_root(&room).await?;
         if let Some(current) = self.state_event_at(root, event_type, state_key).await? {

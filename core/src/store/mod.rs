@@ -1,5 +1,6 @@
 //! PostgreSQL storage. Every SQL statement of hanse lives below this module.
 
+mod account_data;
 mod accounts;
 mod cluster;
 mod database;
