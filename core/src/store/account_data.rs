@@ -1,5 +1,6 @@
 //! Account data of local users, global (room `""`) or per room.
 
+use super::prepared::Prepared;
 use super::{Store, StoreError};
 
 /// Account data is global when stored under this room.
@@ -17,7 +18,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.client()
             .await?
-            .execute(
+            .cached_execute(
                 "INSERT INTO account_data (user_id, room_id, data_type, content, stream_pos)
                  VALUES ($1, $2, $3, $4, nextval('account_data_stream'))
                  ON CONFLICT (user_id, room_id, data_type) DO UPDATE
@@ -38,7 +39,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 "SELECT content FROM account_data
                  WHERE user_id = $1 AND room_id = $2 AND data_type = $3",
                 &[&user_id, &room_id.unwrap_or(GLOBAL), &data_type],

@@ -8,6 +8,7 @@ mod devices;
 mod events;
 mod interning;
 mod migrate;
+mod prepared;
 mod reports;
 mod rooms;
 mod server_keys;
