@@ -24,8 +24,8 @@ pub struct Homeserver {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub rooms: Arc<rooms::Rooms>,
-    /// Turns at password hashing, one per CPU (see accounts::password).
-    pub password_hashing: Arc<tokio::sync::Semaphore>,
+    /// Turns at password hashing, one per CPU, and their working memory.
+    pub password_hashing: Arc<accounts::PasswordHashing>,
 }
 
 impl Homeserver {
@@ -34,7 +34,7 @@ impl Homeserver {
             identity: Arc::new(identity),
             settings: Arc::new(settings),
             rooms: Arc::new(rooms::Rooms::new(store.max_connections())),
-            password_hashing: Arc::new(tokio::sync::Semaphore::new(
+            password_hashing: Arc::new(accounts::PasswordHashing::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
             store,
