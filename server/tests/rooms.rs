@@ -895,8 +895,8 @@ async fn reports_are_kept_for_the_operator() {
 #[tokio::test]
 async fn context_relations_threads_and_time() {
     let server = TestServer::start().await;
-    let (alice, _) = user(&server, "alice").await;
-    let (bob, _) = user(&server, "bob").await;
+    let (alice, alice_login) = user(&server, "alice").await;
+    let (bob, bob_login) = user(&server, "bob").await;
     let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
     let ids: Vec<String> = {
         let mut ids = Vec::new();
@@ -1006,6 +1006,104 @@ async fn context_relations_threads_and_time() {
         .await
         .expect("participated");
     assert_eq!(participated["chunk"], json!([]));
+
+    // Bundled aggregations: the root carries its thread (with the latest
+    // reply, itself carrying its edit); a reference and an invalid edit by
+    // someone else show up only as they should; annotations are not summed.
+    let bundled = &threads["chunk"][0]["unsigned"]["m.relations"];
+    assert_eq!(bundled["m.thread"]["count"], 1);
+    assert_eq!(
+        bundled["m.thread"]["current_user_participated"], false,
+        "bob wrote nothing"
+    );
+    assert_eq!(
+        bundled["m.thread"]["latest_event"]["event_id"],
+        reply.as_str()
+    );
+    assert_eq!(
+        bundled["m.thread"]["latest_event"]["unsigned"]["m.relations"]["m.replace"]["content"]
+            ["m.new_content"]["body"],
+        "in thread!"
+    );
+    assert!(bundled.get("m.annotation").is_none());
+    let root_for_alice: Value = alice
+        .get(&format!("{V3}/rooms/{room}/event/{root}"))
+        .await
+        .expect("root");
+    assert_eq!(
+        root_for_alice["unsigned"]["m.relations"]["m.thread"]["current_user_participated"],
+        true
+    );
+    let reference: Value = bob
+        .put(
+            &format!("{V3}/rooms/{room}/send/m.room.message/ref1"),
+            &json!({ "msgtype": "m.text", "body": "see above",
+                     "m.relates_to": { "rel_type": "m.reference", "event_id": ids[1] } }),
+        )
+        .await
+        .expect("reference");
+    bob.put::<Value>(
+        &format!("{V3}/rooms/{room}/send/m.room.message/ed2"),
+        &json!({ "msgtype": "m.text", "body": "* forged",
+                 "m.new_content": { "msgtype": "m.text", "body": "forged" },
+                 "m.relates_to": { "rel_type": "m.replace", "event_id": ids[1] } }),
+    )
+    .await
+    .expect("an edit of someone else's event is stored, but not valid");
+    let page: Value = alice
+        .get(&format!("{V3}/rooms/{room}/messages?dir=f&limit=100"))
+        .await
+        .expect("messages");
+    let line1 = page["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .find(|event| event["event_id"] == ids[1].as_str())
+        .expect("line 1");
+    assert_eq!(
+        line1["unsigned"]["m.relations"],
+        json!({ "m.reference": { "chunk": [{ "event_id": reference["event_id"] }] } })
+    );
+
+    // Lazy-loaded members: a page carries its senders' member events only.
+    let lazy = urlencode(r#"{"lazy_load_members":true}"#);
+    let members_of = |page: &Value| -> Vec<String> {
+        page["state"]
+            .as_array()
+            .map(|state| {
+                state
+                    .iter()
+                    .filter(|e| e["type"] == "m.room.member")
+                    .filter_map(|e| e["state_key"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let last_two: Value = alice
+        .get(&format!(
+            "{V3}/rooms/{room}/messages?dir=b&limit=2&filter={lazy}"
+        ))
+        .await
+        .expect("lazy messages");
+    assert_eq!(members_of(&last_two), [bob_login.user_id.as_str()]);
+    let eager: Value = alice
+        .get(&format!("{V3}/rooms/{room}/messages?dir=b&limit=2"))
+        .await
+        .expect("messages");
+    assert!(eager.get("state").is_none());
+    let lazy_context: Value = alice
+        .get(&format!(
+            "{V3}/rooms/{room}/context/{}?limit=2&filter={lazy}",
+            ids[3]
+        ))
+        .await
+        .expect("lazy context");
+    assert_eq!(members_of(&lazy_context), [alice_login.user_id.as_str()]);
+    assert!(lazy_context["state"]
+        .as_array()
+        .expect("state")
+        .iter()
+        .any(|e| e["type"] == "m.room.create"));
 
     let first: Value = alice
         .get(&format!("{V3}/rooms/{room}/event/{}", ids[0]))

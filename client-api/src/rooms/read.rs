@@ -51,6 +51,8 @@ struct RoomEventFilter {
     #[serde(default)]
     not_senders: Vec<String>,
     contains_url: Option<bool>,
+    #[serde(default)]
+    lazy_load_members: bool,
 }
 
 /// /messages returns this many events when neither query nor filter says.
@@ -72,6 +74,7 @@ pub fn event_filter(text: Option<&str>) -> Result<(EventFilter, Option<u32>), Ma
             senders: filter.senders,
             not_senders: filter.not_senders,
             contains_url: filter.contains_url,
+            lazy_load_members: filter.lazy_load_members,
         },
         filter.limit,
     ))
@@ -99,6 +102,9 @@ pub async fn messages(
     let mut body = json!({ "chunk": page.chunk, "start": page.start });
     if let Some(end) = page.end {
         body["end"] = json!(end);
+    }
+    if !page.state.is_empty() {
+        body["state"] = json!(page.state);
     }
     Ok(HttpResponse::Ok().json(body))
 }

@@ -1,6 +1,7 @@
 //! Rooms and their events: the local half of the event pipeline
 //! (DESIGN.md), and what the client-server API does with rooms.
 
+mod aggregations;
 mod build;
 mod create;
 mod directory;

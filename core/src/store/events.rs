@@ -36,6 +36,17 @@ pub struct NewEventRow<'a> {
     pub now_ms: i64,
 }
 
+/// What the database sums up of one thread.
+#[derive(Debug, Clone)]
+pub struct ThreadSummaryRow {
+    pub root: i64,
+    pub count: i64,
+    /// Whether the asked-about sender wrote a reply.
+    pub participated: bool,
+    /// The newest replies, newest first.
+    pub newest: Vec<i64>,
+}
+
 const EVENT_COLUMNS: &str = "e.event_nid, e.event_id, e.room_nid, r.room_version, \
      e.stream_ordering, e.state_before, e.redacted_by, e.json";
 
@@ -178,6 +189,60 @@ impl Store {
             .cached_query(sql, &[&parent, &rel_type, &from, &limit])
             .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// For each of `roots` with thread replies: the number of replies,
+    /// whether `sender` wrote one, and the newest `newest` of them (newest
+    /// first).
+    pub async fn thread_summaries(
+        &self,
+        roots: &[i64],
+        sender: Option<i64>,
+        newest: i32,
+    ) -> Result<Vec<ThreadSummaryRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .cached_query(
+                "SELECT relates_to_nid, count(*), coalesce(bool_or(sender_nid = $2), false),
+                        (array_agg(event_nid ORDER BY stream_ordering DESC))[1:$3]
+                 FROM events
+                 WHERE relates_to_nid = ANY($1) AND rel_type = 'm.thread'
+                 GROUP BY relates_to_nid",
+                &[&roots, &sender, &newest],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ThreadSummaryRow {
+                root: row.get(0),
+                count: row.get(1),
+                participated: row.get(2),
+                newest: row.get(3),
+            })
+            .collect())
+    }
+
+    /// Edits (m.replace) and references (m.reference) of `parents`:
+    /// (parent, rel_type, child), oldest first.
+    pub async fn edits_and_references(
+        &self,
+        parents: &[i64],
+    ) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .cached_query(
+                "SELECT relates_to_nid, rel_type, event_nid FROM events
+                 WHERE relates_to_nid = ANY($1) AND rel_type IN ('m.replace', 'm.reference')
+                 ORDER BY stream_ordering",
+                &[&parents],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect())
     }
 
     /// Thread roots of the room with the stream position of their latest

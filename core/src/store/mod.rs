@@ -21,7 +21,7 @@ pub use accounts::{AccountRow, NewAccount};
 pub use cluster::{socket_config, ClusterError, ClusterOptions, ManagedCluster, SUPERUSER};
 pub use database::{create_database, DatabaseError};
 pub use devices::DeviceRow;
-pub use events::{Direction, EventRow, NewEventRow};
+pub use events::{Direction, EventRow, NewEventRow, ThreadSummaryRow};
 pub use migrate::{migrate, MigrationError, SCHEMA_VERSION};
 pub use reports::NewReport;
 pub use rooms::{MembershipRow, RoomHeadRow, RoomRow};
