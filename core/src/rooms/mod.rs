@@ -47,6 +47,9 @@ pub struct Rooms {
     events: EventCache,
     interner: Interner,
     writers: Writers,
+    /// Room IDs to their number and version, which never change: every
+    /// request naming a room looks it up.
+    refs: std::sync::Mutex<lru::LruCache<RoomId, RoomRef>>,
 }
 
 impl std::fmt::Debug for Rooms {
@@ -55,10 +58,12 @@ impl std::fmt::Debug for Rooms {
     }
 }
 
-/// Sizes of the caches, in entries.
+/// Sizes of the caches, in entries. A parsed event takes about 6 KB, so
+/// the event cache stays under 60 MB.
 const NODE_CACHE: usize = 200_000;
-const EVENT_CACHE: usize = 50_000;
+const EVENT_CACHE: usize = 10_000;
 const KEY_CACHE: usize = 200_000;
+const ROOM_CACHE: usize = 10_000;
 
 impl Rooms {
     /// Room machinery for a store of at most `connections` connections.
@@ -69,13 +74,27 @@ impl Rooms {
             events: EventCache::new(size(EVENT_CACHE)),
             interner: Interner::new(size(KEY_CACHE)),
             writers: Writers::new(connections),
+            refs: std::sync::Mutex::new(lru::LruCache::new(size(ROOM_CACHE))),
         }
+    }
+}
+
+impl Rooms {
+    fn cached_ref<T>(&self, f: impl FnOnce(&mut lru::LruCache<RoomId, RoomRef>) -> T) -> T {
+        f(&mut self
+            .refs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 }
 
 impl Homeserver {
     /// The room, or M_NOT_FOUND.
     pub(crate) async fn room(&self, room_id: &RoomId) -> Result<RoomRef> {
+        let cached = self.rooms.cached_ref(|refs| refs.get(room_id).cloned());
+        if let Some(room) = cached {
+            return Ok(room);
+        }
         let row = self
             .store
             .room_by_id(room_id.as_str())
@@ -85,11 +104,14 @@ impl Homeserver {
             .room_version
             .parse()
             .map_err(|_| Error::Internal(format!("room {room_id} has an unknown version")))?;
-        Ok(RoomRef {
+        let room = RoomRef {
             nid: row.room_nid,
             room_id: room_id.clone(),
             version,
-        })
+        };
+        self.rooms
+            .cached_ref(|refs| refs.put(room_id.clone(), room.clone()));
+        Ok(room)
     }
 
     /// The events at `pairs` of the state rooted at `root` (`None` where
