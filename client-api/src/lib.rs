@@ -6,6 +6,7 @@ mod account_data;
 mod auth;
 mod devices;
 mod discovery;
+mod filters;
 mod profile;
 mod rooms;
 mod uia;
@@ -70,6 +71,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(put().to(profile::set_field))
                 .route(delete().to(profile::delete_field)),
         )
+        // Filtering
+        .service(v3("/user/{userId}/filter").route(post().to(filters::create)))
+        .service(v3("/user/{userId}/filter/{filterId}").route(get().to(filters::get)))
         // Client config (account data)
         .service(
             v3("/user/{userId}/account_data/{type}")

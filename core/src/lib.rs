@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod clock;
 mod error;
+pub mod filters;
 mod identity;
 pub mod rooms;
 pub mod settings;

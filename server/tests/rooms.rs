@@ -1525,3 +1525,121 @@ async fn account_data_and_invite_blocking() {
         .await
         .expect("carol joins");
 }
+
+#[tokio::test]
+async fn filters_are_stored_checked_and_private() {
+    let server = TestServer::start().await;
+    let (alice, alice_login) = user(&server, "alice").await;
+    let (bob, _) = user(&server, "bob").await;
+    let filters = format!("{V3}/user/{}/filter", alice_login.user_id);
+    let filter = json!({
+        "room": { "timeline": { "limit": 10, "types": ["m.room.*"] }, "include_leave": true },
+        "presence": { "not_types": ["*"] },
+    });
+    let created: Value = alice.post(&filters, &filter).await.expect("create filter");
+    let id = created["filter_id"].as_str().expect("filter_id");
+    assert!(!id.starts_with('{'));
+    let stored: Value = alice
+        .get(&format!("{filters}/{id}"))
+        .await
+        .expect("get filter");
+    assert_eq!(stored, filter);
+
+    let count = || async { server.query("SELECT count(*) FROM filters").await[0].get::<_, i64>(0) };
+    let before = count().await;
+    let refusals = [
+        (
+            &alice,
+            Method::POST,
+            filters.clone(),
+            json!({ "room": { "timeline": { "limit": "x" } } }),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            &alice,
+            Method::POST,
+            filters.clone(),
+            json!({ "room": { "rooms": ["not-a-room"] } }),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            &alice,
+            Method::POST,
+            filters.clone(),
+            json!({ "event_format": "xml" }),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            &bob,
+            Method::POST,
+            filters.clone(),
+            json!({}),
+            403,
+            "M_FORBIDDEN",
+        ),
+        (
+            &bob,
+            Method::GET,
+            format!("{filters}/{id}"),
+            json!(null),
+            403,
+            "M_FORBIDDEN",
+        ),
+        (
+            &alice,
+            Method::GET,
+            format!("{filters}/999999"),
+            json!(null),
+            404,
+            "M_NOT_FOUND",
+        ),
+        (
+            &alice,
+            Method::GET,
+            format!("{filters}/nonsense"),
+            json!(null),
+            404,
+            "M_NOT_FOUND",
+        ),
+    ];
+    for (client, method, path, body, status, errcode) in refusals {
+        assert_eq!(
+            outcome(client, method, &path, body.clone()).await,
+            (status, errcode.to_owned()),
+            "{path} {body}"
+        );
+    }
+    assert_eq!(count().await, before);
+
+    // Room event filters on /messages: `*` matches anywhere in a type.
+    let room = create_room(&alice, json!({})).await;
+    send_text(&alice, &room, "t1", "hello").await;
+    let only_members = urlencode(r#"{"types":["*.member"]}"#);
+    let page: Value = alice
+        .get(&format!(
+            "{V3}/rooms/{room}/messages?dir=b&filter={only_members}"
+        ))
+        .await
+        .expect("filtered messages");
+    let types: Vec<&str> = page["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(types, ["m.room.member"]);
+    let zero = urlencode(r#"{"limit":0}"#);
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::GET,
+            &format!("{V3}/rooms/{room}/messages?dir=b&filter={zero}"),
+            json!(null)
+        )
+        .await,
+        (400, "M_INVALID_PARAM".to_owned())
+    );
+}

@@ -31,7 +31,7 @@ pub use directory::{PublicRooms, PublicRoomsQuery};
 pub use events::StoredEvent;
 pub use membership::MembershipChange;
 pub use relations::{Relations, RelationsQuery};
-pub use timeline::{Context, EventFilter, Messages, MessagesQuery};
+pub use timeline::{Context, Messages, MessagesQuery};
 
 use build::RoomRef;
 use events::EventCache;

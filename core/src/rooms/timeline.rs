@@ -12,6 +12,7 @@ use super::membership_of;
 use super::state_trie::{EventNid, NodeNid};
 use super::visibility::ReadableState;
 use crate::accounts::Session;
+use crate::filters::RoomEventFilter;
 use crate::store::Direction;
 use crate::{Error, Homeserver, Result};
 
@@ -22,22 +23,7 @@ pub struct MessagesQuery {
     pub to: Option<String>,
     pub backward: bool,
     pub limit: usize,
-    pub filter: EventFilter,
-}
-
-/// The parts of a RoomEventFilter that apply to reading a timeline.
-#[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    pub types: Option<Vec<String>>,
-    pub not_types: Vec<String>,
-    pub senders: Option<Vec<String>>,
-    pub not_senders: Vec<String>,
-    pub contains_url: Option<bool>,
-    /// Send the member events of the senders shown along with the events
-    /// (the client loads other members only when it needs them). These
-    /// endpoints keep no record of what a client has, so every page
-    /// carries its senders' members, as with include_redundant_members.
-    pub lazy_load_members: bool,
+    pub filter: RoomEventFilter,
 }
 
 /// A page of timeline.
@@ -67,50 +53,6 @@ pub const MAX_MESSAGES_LIMIT: usize = 1000;
 /// How many candidate events /messages examines per page at most, so that
 /// a long stretch of invisible events cannot make one request unbounded.
 const MAX_EXAMINED: usize = 5_000;
-
-impl EventFilter {
-    fn matches(&self, event: &StoredEvent) -> bool {
-        let pdu = &event.pdu;
-        let matches_pattern = |pattern: &String, value: &str| match pattern.strip_suffix('*') {
-            Some(prefix) => value.starts_with(prefix),
-            None => pattern == value,
-        };
-        let event_type = pdu.event_type();
-        if let Some(types) = &self.types {
-            if !types.iter().any(|t| matches_pattern(t, event_type)) {
-                return false;
-            }
-        }
-        if self
-            .not_types
-            .iter()
-            .any(|t| matches_pattern(t, event_type))
-        {
-            return false;
-        }
-        let sender = pdu.sender().as_str();
-        if let Some(senders) = &self.senders {
-            if !senders.iter().any(|s| s == sender) {
-                return false;
-            }
-        }
-        if self.not_senders.iter().any(|s| s == sender) {
-            return false;
-        }
-        if let Some(contains_url) = self.contains_url {
-            let has_url = matches!(
-                pdu.content().get("url"),
-                Some(hanse_protocol::canonical_json::CanonicalJsonValue::String(
-                    _
-                ))
-            );
-            if has_url != contains_url {
-                return false;
-            }
-        }
-        true
-    }
-}
 
 /// Pagination tokens are positions in the event stream: `s<position>`.
 pub(crate) fn parse_token(token: &str) -> Result<i64> {
@@ -248,7 +190,7 @@ impl Homeserver {
         room_id: &RoomId,
         event_id: &EventId,
         limit: usize,
-        filter: EventFilter,
+        filter: RoomEventFilter,
     ) -> Result<Context> {
         let event = self.room_event(viewer, room_id, event_id).await?;
         let stored = self
@@ -264,7 +206,7 @@ impl Homeserver {
             to: None,
             backward,
             limit,
-            filter: EventFilter {
+            filter: RoomEventFilter {
                 lazy_load_members: false,
                 ..filter.clone()
             },

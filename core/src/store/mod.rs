@@ -6,6 +6,7 @@ mod cluster;
 mod database;
 mod devices;
 mod events;
+mod filters;
 mod interning;
 mod migrate;
 mod prepared;
