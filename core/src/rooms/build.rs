@@ -21,6 +21,7 @@ use super::events::StoredEvent;
 use super::power_levels;
 use super::state::Layered;
 use super::state_trie::{EventNid, Node, NodeNid, StateKey};
+use super::stream::StreamTicket;
 use crate::clock::now_ms;
 use crate::store::{NewEventRow, RoomHeadRow, Write};
 use crate::{Error, Homeserver, Result};
@@ -108,6 +109,9 @@ pub(crate) struct Batch<'a> {
     redacted: Vec<EventNid>,
     /// This batch's turn among the writers (see `Writers::permit`).
     _permit: OwnedSemaphorePermit,
+    /// Its registration as a writer of the event stream, ended after the
+    /// commit (see `stream`).
+    stream: StreamTicket,
 }
 
 /// Why a job of a batch failed.
@@ -147,6 +151,7 @@ impl<'a> Batch<'a> {
     pub async fn open(homeserver: &'a Homeserver, room: RoomRef) -> Result<Batch<'a>> {
         let permit = homeserver.rooms.writers.permit().await;
         let write = homeserver.store.begin().await?;
+        let stream = homeserver.begin_stream_batch().await?;
         let row = write.lock_room_head(room.nid).await?;
         let extremities = homeserver
             .events(&row.forward_extremities)
@@ -167,6 +172,7 @@ impl<'a> Batch<'a> {
             events: HashMap::new(),
             redacted: Vec::new(),
             _permit: permit,
+            stream,
         })
     }
 
@@ -180,6 +186,7 @@ impl<'a> Batch<'a> {
     ) -> Result<(Batch<'a>, RoomRef, Appended)> {
         let permit = homeserver.rooms.writers.permit().await;
         let write = homeserver.store.begin().await?;
+        let stream = homeserver.begin_stream_batch().await?;
         let empty = Node::empty();
         let empty_root = write.insert_state_node(&empty).await?;
         let mut nodes = Layered::new(&homeserver.rooms.nodes);
@@ -205,6 +212,7 @@ impl<'a> Batch<'a> {
             events: HashMap::new(),
             redacted: Vec::new(),
             _permit: permit,
+            stream,
         };
         let built = batch.build(create, room_id.as_ref()).await?;
         let room_id = built.pdu.room_id().clone();
@@ -526,6 +534,7 @@ impl<'a> Batch<'a> {
                 now_ms: now_ms(),
             })
             .await?;
+        self.stream.allocated(stream_ordering);
 
         if let Some(state_key_nid) = state_key_nid {
             let key = StateKey {

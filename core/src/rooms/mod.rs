@@ -12,6 +12,7 @@ mod reports;
 mod send;
 mod state;
 pub mod state_trie;
+mod stream;
 mod timeline;
 mod user_directory;
 mod visibility;
@@ -47,6 +48,7 @@ pub struct Rooms {
     events: EventCache,
     interner: Interner,
     writers: Writers,
+    stream: stream::StreamTracker,
     /// Room IDs to their number and version, which never change: every
     /// request naming a room looks it up.
     refs: std::sync::Mutex<lru::LruCache<RoomId, RoomRef>>,
@@ -74,6 +76,7 @@ impl Rooms {
             events: EventCache::new(size(EVENT_CACHE)),
             interner: Interner::new(size(KEY_CACHE)),
             writers: Writers::new(connections),
+            stream: stream::StreamTracker::default(),
             refs: std::sync::Mutex::new(lru::LruCache::new(size(ROOM_CACHE))),
         }
     }

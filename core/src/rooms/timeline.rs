@@ -108,12 +108,20 @@ impl Homeserver {
         } else {
             Direction::Forward
         };
+        // Nothing beyond the persisted position: an event still being
+        // committed below it must not fall behind the tokens returned.
+        let persisted = self.persisted_position().await?;
         let from = match &query.from {
+            Some(from) if query.backward => parse_token(from)?.min(persisted + 1),
             Some(from) => parse_token(from)?,
-            None if query.backward => self.store.max_stream_ordering().await? + 1,
+            None if query.backward => persisted + 1,
             None => 0,
         };
         let to = query.to.as_deref().map(parse_token).transpose()?;
+        let to = match direction {
+            Direction::Forward => Some(to.map_or(persisted, |to| to.min(persisted))),
+            Direction::Backward => to,
+        };
         let limit = query.limit.clamp(1, MAX_MESSAGES_LIMIT);
 
         let mut chunk = Vec::new();
