@@ -60,6 +60,9 @@ pub enum Error {
     /// The invitee refuses invites (the spec's invite permission module).
     #[error("{0}")]
     InviteBlocked(String),
+    /// Too many requests of a kind; try again after the given time.
+    #[error("too many requests: try again in {retry_after_ms} ms")]
+    LimitExceeded { retry_after_ms: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A bug or an unexpected failure; details go to the log only.

@@ -6,6 +6,7 @@ pub mod clock;
 mod error;
 pub mod filters;
 mod identity;
+pub mod rate_limits;
 pub mod rooms;
 pub mod settings;
 pub mod store;
@@ -27,18 +28,22 @@ pub struct Homeserver {
     pub rooms: Arc<rooms::Rooms>,
     /// Turns at password hashing, one per CPU, and their working memory.
     pub password_hashing: Arc<accounts::PasswordHashing>,
+    pub rate_limits: Arc<rate_limits::RateLimits>,
 }
 
 impl Homeserver {
-    pub fn new(identity: ServerIdentity, settings: Settings, store: Store) -> Self {
-        Self {
+    /// Fails on settings that make no sense (rate limits of zero).
+    pub fn new(identity: ServerIdentity, settings: Settings, store: Store) -> Result<Self> {
+        let rate_limits = rate_limits::RateLimits::new(settings.rate_limits.as_ref())?;
+        Ok(Self {
             identity: Arc::new(identity),
             settings: Arc::new(settings),
             rooms: Arc::new(rooms::Rooms::new(store.max_connections())),
             password_hashing: Arc::new(accounts::PasswordHashing::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
+            rate_limits: Arc::new(rate_limits),
             store,
-        }
+        })
     }
 }

@@ -22,6 +22,8 @@ pub struct Settings {
     /// Lifetime of access tokens issued to clients that accept refresh
     /// tokens. Clients that do not get tokens that never expire.
     pub refreshable_token_lifetime: Duration,
+    /// `None` lifts every rate limit.
+    pub rate_limits: Option<crate::rate_limits::RateSettings>,
 }
 
 impl Settings {

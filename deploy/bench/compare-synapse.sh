@@ -129,7 +129,7 @@ say "starting Synapse and Hanse"
 "$VENV/bin/python" -m synapse.app.homeserver -c "$WORK/synapse/homeserver.yaml" \
     >"$WORK/synapse/stdout.log" 2>&1 &
 SYNAPSE_PID=$!
-HANSE_REGISTRATION=open HANSE_LOG__FILTER=warn "$TARGET/release/hanse" --data-dir "$WORK/hanse" \
+HANSE_REGISTRATION=open HANSE_RATE_LIMITS__ENABLED=false HANSE_LOG__FILTER=warn "$TARGET/release/hanse" --data-dir "$WORK/hanse" \
     --client-listen "127.0.0.1:$HANSE_PORT" --federation-listen 127.0.0.1:18448 \
     >"$WORK/hanse.log" 2>&1 &
 HANSE_PID=$!

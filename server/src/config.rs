@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use config::{Environment, File, FileFormat};
+use hanse_core::rate_limits::{Rate, RateLimits, RateSettings};
 use hanse_core::RegistrationPolicy;
 use serde::Deserialize;
 
@@ -30,6 +31,19 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     pub database: DatabaseConfig,
     pub log: LogConfig,
+    pub rate_limits: RateLimitsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    pub enabled: bool,
+    pub message: Rate,
+    pub registration: Rate,
+    pub login: Rate,
+    pub room_creation: Rate,
+    pub join: Rate,
+    pub invite: Rate,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +143,8 @@ impl Config {
                 "tls_cert and tls_key must be given together".into(),
             ));
         }
+        RateLimits::new(self.rate_settings().as_ref())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if self.database.pool_size < 2 {
             return Err(ConfigError::Invalid(
                 "database.pool_size must be at least 2: a room write holds one connection \
@@ -175,7 +191,20 @@ impl Config {
             refreshable_token_lifetime: std::time::Duration::from_secs(
                 self.refreshable_token_lifetime_secs,
             ),
+            rate_limits: self.rate_settings(),
         }
+    }
+
+    fn rate_settings(&self) -> Option<RateSettings> {
+        let limits = &self.rate_limits;
+        limits.enabled.then_some(RateSettings {
+            message: limits.message,
+            registration: limits.registration,
+            login: limits.login,
+            room_creation: limits.room_creation,
+            join: limits.join,
+            invite: limits.invite,
+        })
     }
 
     /// Where the managed PostgreSQL cluster lives.

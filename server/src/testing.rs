@@ -85,6 +85,9 @@ impl Default for TestOptions {
             settings: Settings {
                 registration: RegistrationPolicy::Open,
                 refreshable_token_lifetime: Duration::from_secs(300),
+                // Tests send as fast as they can; the rate limit test sets
+                // its own.
+                rate_limits: None,
             },
         }
     }
@@ -118,7 +121,8 @@ impl TestServer {
             server_name: ServerName::parse(&server_name).expect("a valid server name"),
             signing_key,
         };
-        let homeserver = Homeserver::new(identity, options.settings, store);
+        let homeserver =
+            Homeserver::new(identity, options.settings, store).expect("valid test settings");
         let settings = HttpSettings {
             body_limit: TEST_BODY_LIMIT,
             client_discovery: ClientDiscovery {

@@ -2,8 +2,9 @@
 //! creatable version, sending, state, membership, redaction, reading with
 //! history visibility, and the refusals that must change nothing.
 
+use hanse_core::rate_limits::{Rate, RateSettings};
 use hanse_sdk::{Client, Method};
-use hanse_server::testing::TestServer;
+use hanse_server::testing::{TestOptions, TestServer};
 use serde_json::{json, Value};
 
 mod common;
@@ -1641,5 +1642,74 @@ async fn filters_are_stored_checked_and_private() {
         )
         .await,
         (400, "M_INVALID_PARAM".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_the_time_to_wait() {
+    let tight = Rate {
+        per_second: 0.01,
+        burst: 3,
+    };
+    let mut options = TestOptions::default();
+    options.settings.rate_limits = Some(RateSettings {
+        message: tight,
+        registration: tight,
+        login: tight,
+        room_creation: tight,
+        join: tight,
+        invite: tight,
+    });
+    let server = TestServer::start_with(options).await;
+    let (alice, _) = user(&server, "alice").await;
+    let room = create_room(&alice, json!({})).await;
+
+    // The room's creation sent events without counting as messages; three
+    // messages pass, the fourth waits, and a retried transaction is not a
+    // new message.
+    for txn in ["m1", "m2", "m3"] {
+        send_text(&alice, &room, txn, "hello").await;
+    }
+    let events = footprint(&server).await;
+    let send = |txn: &str| format!("{V3}/rooms/{room}/send/m.room.message/{txn}");
+    let (status, refusal) = alice
+        .send_raw(
+            Method::PUT,
+            &send("m4"),
+            &json!({ "msgtype": "m.text", "body": "x" }),
+        )
+        .await
+        .expect("request");
+    assert_eq!(
+        (status, refusal["errcode"].as_str()),
+        (429, Some("M_LIMIT_EXCEEDED"))
+    );
+    assert!(
+        refusal["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0),
+        "{refusal}"
+    );
+    assert_eq!(footprint(&server).await, events, "nothing stored");
+    alice
+        .put::<Value>(
+            &send("m1"),
+            &json!({ "msgtype": "m.text", "body": "hello" }),
+        )
+        .await
+        .expect("a retried transaction answers as before");
+
+    // Registration and login count per client address: alice took one
+    // registration, two more pass.
+    user(&server, "bob").await;
+    user(&server, "carol").await;
+    let accounts = server.query("SELECT count(*) FROM accounts").await[0].get::<_, i64>(0);
+    let anonymous = Client::new(&server.client_url);
+    let refused = anonymous
+        .register("dave", common::PASSWORD, None)
+        .await
+        .expect_err("a fourth registration from one address");
+    assert_eq!(refused.errcode(), Some("M_LIMIT_EXCEEDED"));
+    assert_eq!(
+        server.query("SELECT count(*) FROM accounts").await[0].get::<_, i64>(0),
+        accounts
     );
 }

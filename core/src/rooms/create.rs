@@ -9,6 +9,7 @@ use serde_json::json;
 use super::build::{Batch, EventDraft};
 use crate::accounts::{AVATAR_URL, DISPLAYNAME};
 use crate::clock::now_ms;
+use crate::rate_limits::Action;
 use crate::{Error, Homeserver, Result};
 
 /// The state a preset sets (`private_chat`, `trusted_private_chat`,
@@ -47,6 +48,8 @@ const CREATABLE: [RoomVersionId; 3] = [RoomVersionId::V10, RoomVersionId::V11, R
 impl Homeserver {
     /// Creates a room for `creator`; returns its ID.
     pub async fn create_room(&self, creator: &UserId, mut request: CreateRoom) -> Result<RoomId> {
+        self.rate_limits
+            .check(Action::RoomCreation, creator.as_str())?;
         let version = match &request.room_version {
             None => RoomVersionId::DEFAULT,
             Some(wanted) => wanted

@@ -5,6 +5,7 @@ use hanse_protocol::identifiers::{EventId, RoomAlias, RoomId, UserId};
 
 use super::build::{ClientTransaction, EventDraft};
 use crate::accounts::Session;
+use crate::rate_limits::Action;
 use crate::{Error, Homeserver, Result};
 
 impl Homeserver {
@@ -21,6 +22,8 @@ impl Homeserver {
         if let Some(event_id) = self.sent_in_transaction(session, txn_id).await? {
             return Ok(event_id);
         }
+        self.rate_limits
+            .check(Action::Message, session.user_id.as_str())?;
         let room = self.room(room_id).await?;
         let mut draft = EventDraft::new(event_type, &session.user_id, content);
         if event_type == "m.room.redaction" && !room.version.rules().redacts_in_content {
@@ -62,6 +65,8 @@ impl Homeserver {
                 return Ok(current.pdu.event_id().clone());
             }
         }
+        self.rate_limits
+            .check(Action::Message, session.user_id.as_str())?;
         let draft = EventDraft::state(event_type, state_key, &session.user_id, content);
         let appended = self.append_events(&room, vec![draft]).await?;
         Ok(appended[0].event_id.clone())
@@ -79,6 +84,8 @@ impl Homeserver {
         if let Some(event_id) = self.sent_in_transaction(session, txn_id).await? {
             return Ok(event_id);
         }
+        self.rate_limits
+            .check(Action::Message, session.user_id.as_str())?;
         let room = self.room(room_id).await?;
         let mut content = CanonicalJsonObject::new();
         if let Some(reason) = reason {
