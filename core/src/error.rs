@@ -54,6 +54,17 @@ pub enum Error {
     /// The content of a request is well-formed JSON but not what it must be.
     #[error("{0}")]
     BadJson(String),
+    /// The mxc URI has content already (409 M_CANNOT_OVERWRITE_MEDIA).
+    #[error("this media has been uploaded already")]
+    CannotOverwriteMedia,
+    /// The mxc URI was created but its content has not arrived in time
+    /// (504 M_NOT_YET_UPLOADED).
+    #[error("the content has not been uploaded yet")]
+    NotYetUploaded,
+    /// The user holds too many of something for now (429
+    /// M_LIMIT_EXCEEDED).
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A bug or an unexpected failure; details go to the log only.

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod clock;
 mod error;
 mod identity;
+pub mod media;
 pub mod rooms;
 pub mod settings;
 pub mod store;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 pub use error::{Error, Result};
 pub use identity::ServerIdentity;
-pub use settings::{RegistrationPolicy, Settings};
+pub use settings::{MediaSettings, RegistrationPolicy, Settings, UrlPreviewSettings};
 pub use store::{Store, StoreError};
 
 /// Everything a request handler needs to act for this server. Cheap to
@@ -26,11 +27,14 @@ pub struct Homeserver {
     pub rooms: Arc<rooms::Rooms>,
     /// Turns at password hashing, one per CPU (see accounts::password).
     pub password_hashing: Arc<tokio::sync::Semaphore>,
+    /// Media files and the bound on thumbnails made at once.
+    pub media: media::MediaRepo,
 }
 
 impl Homeserver {
     pub fn new(identity: ServerIdentity, settings: Settings, store: Store) -> Self {
         Self {
+            media: media::MediaRepo::new(&settings.media),
             identity: Arc::new(identity),
             settings: Arc::new(settings),
             rooms: Arc::new(rooms::Rooms::new(store.max_connections())),

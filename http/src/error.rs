@@ -13,15 +13,18 @@ use serde_json::{Map, Value};
 pub enum ErrorCode {
     BadAlias,
     BadJson,
+    CannotOverwriteMedia,
     Forbidden,
     GuestAccessForbidden,
     InvalidParam,
     InvalidUsername,
     KeyTooLarge,
+    LimitExceeded,
     MissingParam,
     MissingToken,
     NotFound,
     NotJson,
+    NotYetUploaded,
     ProfileTooLarge,
     RoomInUse,
     TooLarge,
@@ -39,15 +42,18 @@ impl ErrorCode {
         match self {
             Self::BadAlias => "M_BAD_ALIAS",
             Self::BadJson => "M_BAD_JSON",
+            Self::CannotOverwriteMedia => "M_CANNOT_OVERWRITE_MEDIA",
             Self::Forbidden => "M_FORBIDDEN",
             Self::GuestAccessForbidden => "M_GUEST_ACCESS_FORBIDDEN",
             Self::InvalidParam => "M_INVALID_PARAM",
             Self::InvalidUsername => "M_INVALID_USERNAME",
             Self::KeyTooLarge => "M_KEY_TOO_LARGE",
+            Self::LimitExceeded => "M_LIMIT_EXCEEDED",
             Self::MissingParam => "M_MISSING_PARAM",
             Self::MissingToken => "M_MISSING_TOKEN",
             Self::NotFound => "M_NOT_FOUND",
             Self::NotJson => "M_NOT_JSON",
+            Self::NotYetUploaded => "M_NOT_YET_UPLOADED",
             Self::ProfileTooLarge => "M_PROFILE_TOO_LARGE",
             Self::RoomInUse => "M_ROOM_IN_USE",
             Self::TooLarge => "M_TOO_LARGE",
@@ -100,7 +106,7 @@ impl MatrixError {
         )
     }
 
-    pub fn too_large(limit: usize) -> Self {
+    pub fn too_large(limit: u64) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::TooLarge,
@@ -169,6 +175,9 @@ impl From<hanse_core::Error> for MatrixError {
             E::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Unknown),
             E::BadJson(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadJson),
             E::BadAlias(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadAlias),
+            E::CannotOverwriteMedia => (StatusCode::CONFLICT, ErrorCode::CannotOverwriteMedia),
+            E::NotYetUploaded => (StatusCode::GATEWAY_TIMEOUT, ErrorCode::NotYetUploaded),
+            E::LimitExceeded(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::LimitExceeded),
             E::Store(_) | E::Internal(_) => {
                 tracing::error!(%error, "request failed");
                 return Self::internal();

@@ -17,6 +17,7 @@ async fn server_with(registration: RegistrationPolicy, token_lifetime: Duration)
         settings: Settings {
             registration,
             refreshable_token_lifetime: token_lifetime,
+            ..TestOptions::default().settings
         },
     })
     .await

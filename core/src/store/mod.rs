@@ -6,6 +6,7 @@ mod database;
 mod devices;
 mod events;
 mod interning;
+mod media;
 mod migrate;
 mod reports;
 mod rooms;
@@ -20,6 +21,7 @@ pub use cluster::{socket_config, ClusterError, ClusterOptions, ManagedCluster, S
 pub use database::{create_database, DatabaseError};
 pub use devices::DeviceRow;
 pub use events::{Direction, EventRow, NewEventRow};
+pub use media::{MediaContent, MediaRow, ThumbnailRow};
 pub use migrate::{migrate, MigrationError, SCHEMA_VERSION};
 pub use reports::NewReport;
 pub use rooms::{MembershipRow, RoomHeadRow, RoomRow};
