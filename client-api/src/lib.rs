@@ -157,14 +157,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
         )
         // Content repository
         .service(media_v3("/upload").route(post().to(upload::upload)))
-        .service(
-            media_v3("/upload/{serverName}/{mediaId}").route(put().to(upload::upload_to)),
-        )
+        .service(media_v3("/upload/{serverName}/{mediaId}").route(put().to(upload::upload_to)))
         .service(endpoint("/_matrix/media/v1/create").route(post().to(upload::create)))
         .service(v1("/media/config").route(get().to(download::config)))
-        .service(
-            v1("/media/download/{serverName}/{mediaId}").route(get().to(download::download)),
-        )
+        .service(v1("/media/download/{serverName}/{mediaId}").route(get().to(download::download)))
         .service(
             v1("/media/download/{serverName}/{mediaId}/{fileName}")
                 .route(get().to(download::download_named)),
@@ -177,8 +173,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(media_v3("/config").route(get().to(download::config)))
         .service(media_v3("/preview_url").route(get().to(preview::preview_url)))
         .service(
-            media_v3("/download/{serverName}/{mediaId}")
-                .route(get().to(download::legacy_download)),
+            media_v3("/download/{serverName}/{mediaId}").route(get().to(download::legacy_download)),
         )
         .service(
             media_v3("/download/{serverName}/{mediaId}/{fileName}")

@@ -259,7 +259,10 @@ mod tests {
         let media = config.core_settings().media;
         assert_eq!(media.max_upload_bytes, 50 * 1024 * 1024);
         assert_eq!(media.quota_bytes_per_user, None);
-        assert!(media.url_preview.is_none(), "URL previews are off by default");
+        assert!(
+            media.url_preview.is_none(),
+            "URL previews are off by default"
+        );
         assert_eq!(media.dir, Path::new("./hanse-data/media"));
     }
 

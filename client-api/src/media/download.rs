@@ -20,7 +20,14 @@ pub async fn download(
     wait: web::Query<Wait>,
 ) -> Result<HttpResponse, MatrixError> {
     let (server_name, media_id) = path.into_inner();
-    respond(&homeserver, &req, (&server_name, &media_id, None), Access::Authenticated, &wait).await
+    respond(
+        &homeserver,
+        &req,
+        (&server_name, &media_id, None),
+        Access::Authenticated,
+        &wait,
+    )
+    .await
 }
 
 pub async fn download_named(
@@ -78,10 +85,7 @@ async fn respond(
 }
 
 /// GET /media/config: the upload size limit.
-pub async fn config(
-    homeserver: web::Data<Homeserver>,
-    _: Authenticated,
-) -> HttpResponse {
+pub async fn config(homeserver: web::Data<Homeserver>, _: Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "m.upload.size": homeserver.settings.media.max_upload_bytes,
     }))

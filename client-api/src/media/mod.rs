@@ -83,6 +83,7 @@ async fn serve(
         .set_content_type(content_type)
         .set_content_disposition(disposition)
         .use_last_modified(false)
+        .prefer_utf8(false)
         .into_response(req);
     let headers = response.headers_mut();
     headers.insert(

@@ -56,7 +56,13 @@ async fn respond(
         animated: query.animated.unwrap_or(false),
     };
     let thumbnail = homeserver
-        .thumbnail(server_name, media_id, request, access, Wait::from_ms(query.timeout_ms).duration())
+        .thumbnail(
+            server_name,
+            media_id,
+            request,
+            access,
+            Wait::from_ms(query.timeout_ms).duration(),
+        )
         .await?;
     let extension = thumbnail
         .content_type

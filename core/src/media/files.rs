@@ -81,9 +81,7 @@ impl FileStore {
     /// bug and never becomes a path.
     pub fn path_of(&self, sha256: &str) -> Result<PathBuf> {
         if !is_sha256_hex(sha256) {
-            return Err(Error::Internal(format!(
-                "{sha256:?} is not a SHA-256 hash"
-            )));
+            return Err(Error::Internal(format!("{sha256:?} is not a SHA-256 hash")));
         }
         Ok(self
             .root
@@ -249,7 +247,8 @@ mod tests {
         );
         first.place(&store, &content).expect("place");
         let path = store.path_of(&content.sha256).expect("path");
-        assert!(path.ends_with("2c/f2/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
+        assert!(path
+            .ends_with("2c/f2/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
         assert_eq!(std::fs::read(&path).expect("read"), b"hello");
 
         let (again, mut second) = store.store_bytes(b"hello").await.expect("store");

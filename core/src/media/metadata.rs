@@ -212,8 +212,8 @@ impl Homeserver {
         let settings = &self.settings.media;
         let mxc = self.new_mxc();
         let now = now_ms();
-        let lifetime = i64::try_from(settings.pending_upload_lifetime.as_millis())
-            .unwrap_or(i64::MAX);
+        let lifetime =
+            i64::try_from(settings.pending_upload_lifetime.as_millis()).unwrap_or(i64::MAX);
         let expires = now.saturating_add(lifetime);
         let created = self
             .store
@@ -280,7 +280,9 @@ impl Homeserver {
         let content = upload.file.finish().await?;
         let new_row = upload.target.is_none();
         let mxc = upload.target.clone().unwrap_or_else(|| self.new_mxc());
-        let recorded = self.record_upload(&mut upload, &mxc, &content, new_row).await;
+        let recorded = self
+            .record_upload(&mut upload, &mxc, &content, new_row)
+            .await;
         match recorded {
             Ok(true) => Ok(mxc),
             Ok(false) => {
@@ -393,7 +395,10 @@ impl Homeserver {
             )));
         }
         let (Some(sha256), Some(size)) = (row.sha256, row.size) else {
-            if row.unused_expires_ts.is_none_or(|expires| expires <= now_ms()) {
+            if row
+                .unused_expires_ts
+                .is_none_or(|expires| expires <= now_ms())
+            {
                 return Err(not_found());
             }
             return Ok(None);
@@ -451,8 +456,14 @@ impl Homeserver {
 
 /// Whether `uploader` may fill the created URI `row`.
 fn check_fillable(row: Option<&MediaRow>, mxc: &Mxc, uploader: &UserId, now: i64) -> Result<()> {
-    let not_found = || Error::NotFound(format!("{mxc} was not created for an upload, or has lapsed"));
-    let row = row.filter(|row| row.deleted_ts.is_none()).ok_or_else(not_found)?;
+    let not_found = || {
+        Error::NotFound(format!(
+            "{mxc} was not created for an upload, or has lapsed"
+        ))
+    };
+    let row = row
+        .filter(|row| row.deleted_ts.is_none())
+        .ok_or_else(not_found)?;
     if row.uploader != uploader.as_str() {
         return Err(Error::Forbidden(format!(
             "{mxc} was created by another user"
@@ -500,7 +511,15 @@ mod tests {
 
     #[test]
     fn file_names_are_names() {
-        for bad in ["../passwd", "a/b", "a\\b", "..", ".", "a\nb", &"x".repeat(256)] {
+        for bad in [
+            "../passwd",
+            "a/b",
+            "a\\b",
+            "..",
+            ".",
+            "a\nb",
+            &"x".repeat(256),
+        ] {
             assert!(UploadMeta::new(None, Some(bad)).is_err(), "{bad:?}");
         }
         let meta = UploadMeta::new(None, Some("War and Peace.pdf")).expect("a name");

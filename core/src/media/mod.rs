@@ -17,7 +17,8 @@ use tokio::sync::Semaphore;
 
 pub use files::{Content, FileStore, Overflow};
 pub use metadata::{
-    check_filename, served_inline, Access, MediaUpload, Mxc, StoredMedia, UploadMeta, MAX_FILENAME_BYTES,
+    check_filename, served_inline, Access, MediaUpload, Mxc, StoredMedia, UploadMeta,
+    MAX_FILENAME_BYTES,
 };
 pub use preview::UrlPreview;
 pub use thumbnails::{ThumbnailMethod, ThumbnailRequest};

@@ -213,7 +213,10 @@ pub fn opengraph(html: &str) -> UrlPreview {
                 }
             }
             "title" if title.is_none() => {
-                let text_end = rest.to_ascii_lowercase().find("</title").unwrap_or(rest.len());
+                let text_end = rest
+                    .to_ascii_lowercase()
+                    .find("</title")
+                    .unwrap_or(rest.len());
                 let text = rest.get(end + 1..text_end).unwrap_or_default();
                 title = Some(field(&decode_entities(text.trim())));
             }

@@ -16,8 +16,8 @@ impl Homeserver {
         let Some(quota) = self.settings.media.quota_bytes_per_user else {
             return Ok((max_upload, Overflow::TooLarge));
         };
-        let used = u64::try_from(self.store.media_usage(uploader.as_str()).await?)
-            .unwrap_or_default();
+        let used =
+            u64::try_from(self.store.media_usage(uploader.as_str()).await?).unwrap_or_default();
         let left = quota.saturating_sub(used);
         Ok(if left < max_upload {
             (left, Overflow::Quota)

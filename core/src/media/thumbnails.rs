@@ -18,7 +18,9 @@ use std::time::Duration;
 use image::codecs::gif::{GifDecoder, GifEncoder, Repeat};
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
-use image::{AnimationDecoder, DynamicImage, Frame, ImageDecoder, ImageFormat, ImageReader, Limits};
+use image::{
+    AnimationDecoder, DynamicImage, Frame, ImageDecoder, ImageFormat, ImageReader, Limits,
+};
 
 use super::metadata::{Access, StoredMedia};
 use crate::clock::now_ms;
@@ -83,9 +85,10 @@ impl ThumbnailRequest {
         STANDARD_SIZES
             .iter()
             .find(|(w, h, m)| *m == self.method && *w >= self.width && *h >= self.height)
-            .map_or((self.width.min(MAX_SIDE), self.height.min(MAX_SIDE)), |(w, h, _)| {
-                (*w, *h)
-            })
+            .map_or(
+                (self.width.min(MAX_SIDE), self.height.min(MAX_SIDE)),
+                |(w, h, _)| (*w, *h),
+            )
     }
 }
 
@@ -100,7 +103,9 @@ pub struct Made {
 #[derive(Debug)]
 pub enum Outcome {
     /// The image is no larger than the request: serve it, as this type.
-    Original { content_type: &'static str },
+    Original {
+        content_type: &'static str,
+    },
     Thumbnail(Made),
 }
 
@@ -143,6 +148,11 @@ pub fn make_thumbnail(path: &Path, request: ThumbnailRequest, max_pixels: u64) -
     if width == 0 || height == 0 {
         return Err(cannot("the image is empty"));
     }
+    // Decoded even when it is served as it is: what cannot be decoded is
+    // no image to show.
+    decoder.set_limits(limits(max_pixels)).map_err(cannot)?;
+    let orientation = decoder.orientation().map_err(cannot)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(cannot)?;
     if width <= request.width && height <= request.height {
         return Ok(Outcome::Original { content_type });
     }
@@ -150,17 +160,13 @@ pub fn make_thumbnail(path: &Path, request: ThumbnailRequest, max_pixels: u64) -
     if request.method == ThumbnailMethod::Scale && width <= box_w && height <= box_h {
         return Ok(Outcome::Original { content_type });
     }
-    let geometry = Geometry::new(width, height, box_w, box_h, request.method);
-    let limits = limits(max_pixels);
     if request.animated && format == ImageFormat::Gif {
-        drop(decoder);
-        return animated_gif(open()?, &geometry, limits).map(Outcome::Thumbnail);
+        drop(image);
+        let geometry = Geometry::new(width, height, box_w, box_h, request.method);
+        return animated_gif(open()?, &geometry, limits(max_pixels)).map(Outcome::Thumbnail);
     }
-    decoder.set_limits(limits).map_err(cannot)?;
-    let orientation = decoder.orientation().map_err(cannot)?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(cannot)?;
     image.apply_orientation(orientation);
-    // A rotation swaps the sides the geometry was computed for.
+    // A rotation swaps the sides.
     let geometry = Geometry::new(image.width(), image.height(), box_w, box_h, request.method);
     let thumbnail = geometry.apply(&image);
     let mut bytes = Vec::new();
@@ -327,9 +333,10 @@ impl Homeserver {
             original.path.clone(),
             self.settings.media.max_thumbnail_source_pixels,
         );
-        let outcome = tokio::task::spawn_blocking(move || make_thumbnail(&path, request, max_pixels))
-            .await
-            .map_err(|e| Error::Internal(format!("thumbnail task: {e}")))??;
+        let outcome =
+            tokio::task::spawn_blocking(move || make_thumbnail(&path, request, max_pixels))
+                .await
+                .map_err(|e| Error::Internal(format!("thumbnail task: {e}")))??;
         let made = match outcome {
             Outcome::Original { content_type } => {
                 return Ok(StoredMedia {
@@ -358,7 +365,11 @@ impl Homeserver {
         if !inserted {
             // Made twice at once, or the media was deleted meanwhile.
             self.remove_file_if_unreferenced(&content.sha256).await?;
-            return match self.store.thumbnail(origin, id, key.0, key.1, key.2, request.animated).await? {
+            return match self
+                .store
+                .thumbnail(origin, id, key.0, key.1, key.2, request.animated)
+                .await?
+            {
                 Some(row) => self.stored_thumbnail(&row),
                 None => Err(Error::NotFound(format!("no media at {mxc}"))),
             };
@@ -386,7 +397,9 @@ mod tests {
         let image = RgbaImage::from_fn(width, height, |x, y| {
             image::Rgba([(x % 256) as u8, (y % 256) as u8, 128, 255])
         });
-        image.save_with_format(file.path(), ImageFormat::Png).expect("save");
+        image
+            .save_with_format(file.path(), ImageFormat::Png)
+            .expect("save");
         file
     }
 
@@ -436,19 +449,36 @@ mod tests {
     #[test]
     fn small_images_are_served_as_they_are_and_never_scaled_up() {
         let image = png(20, 10);
-        let outcome = make_thumbnail(image.path(), request(32, 32, ThumbnailMethod::Crop), 1 << 24);
-        assert!(matches!(outcome, Ok(Outcome::Original { content_type: "image/png" })));
+        let outcome = make_thumbnail(
+            image.path(),
+            request(32, 32, ThumbnailMethod::Crop),
+            1 << 24,
+        );
+        assert!(matches!(
+            outcome,
+            Ok(Outcome::Original {
+                content_type: "image/png"
+            })
+        ));
         // Wider than a crop box, lower than it: cut to the aspect, not
         // scaled up.
         let wide = png(200, 40);
-        let crop = made(make_thumbnail(wide.path(), request(96, 96, ThumbnailMethod::Crop), 1 << 24));
+        let crop = made(make_thumbnail(
+            wide.path(),
+            request(96, 96, ThumbnailMethod::Crop),
+            1 << 24,
+        ));
         assert_eq!(crop, (40, 40, "image/png"));
     }
 
     #[test]
     fn huge_canvases_and_garbage_are_refused() {
         let image = png(300, 300);
-        let refused = make_thumbnail(image.path(), request(32, 32, ThumbnailMethod::Crop), 300 * 299);
+        let refused = make_thumbnail(
+            image.path(),
+            request(32, 32, ThumbnailMethod::Crop),
+            300 * 299,
+        );
         assert!(matches!(refused, Err(Error::TooLarge(_))), "{refused:?}");
 
         let mut header = Vec::new();
@@ -457,8 +487,20 @@ mod tests {
             .expect("encode");
         let truncated = tempfile::NamedTempFile::new().expect("tempfile");
         std::fs::write(truncated.path(), &header[..header.len() - 20]).expect("write");
-        let refused = make_thumbnail(truncated.path(), request(1, 1, ThumbnailMethod::Crop), 1 << 24);
+        let refused = make_thumbnail(
+            truncated.path(),
+            request(1, 1, ThumbnailMethod::Crop),
+            1 << 24,
+        );
         assert!(matches!(refused, Err(Error::Unknown(_))), "{refused:?}");
+
+        let mut half = std::fs::read(png(200, 200).path()).expect("read");
+        half.truncate(half.len() / 2);
+        std::fs::write(truncated.path(), &half).expect("write");
+        for method in [ThumbnailMethod::Crop, ThumbnailMethod::Scale] {
+            let refused = make_thumbnail(truncated.path(), request(32, 32, method), 1 << 24);
+            assert!(matches!(refused, Err(Error::Unknown(_))), "{refused:?}");
+        }
 
         let text = tempfile::NamedTempFile::new().expect("tempfile");
         std::fs::write(text.path(), "just text").expect("write");

@@ -65,7 +65,11 @@ fn media_from_row(row: &tokio_postgres::Row) -> MediaRow {
 }
 
 impl Store {
-    pub async fn media(&self, origin: &str, media_id: &str) -> Result<Option<MediaRow>, StoreError> {
+    pub async fn media(
+        &self,
+        origin: &str,
+        media_id: &str,
+    ) -> Result<Option<MediaRow>, StoreError> {
         let row = self
             .client()
             .await?
