@@ -163,7 +163,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(v1("/media/download/{serverName}/{mediaId}").route(get().to(download::download)))
         .service(
             v1("/media/download/{serverName}/{mediaId}/{fileName}")
-                .route(get().to(download::download_named)),
+                .route(get().to(download::download)),
         )
         .service(
             v1("/media/thumbnail/{serverName}/{mediaId}").route(get().to(thumbnail::thumbnail)),
@@ -177,7 +177,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         )
         .service(
             media_v3("/download/{serverName}/{mediaId}/{fileName}")
-                .route(get().to(download::legacy_download_named)),
+                .route(get().to(download::legacy_download)),
         )
         .service(
             media_v3("/thumbnail/{serverName}/{mediaId}")

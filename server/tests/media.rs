@@ -9,7 +9,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::process::{hanse_command, ExternalDatabase, HanseProcess, SERVER_NAME};
+use common::process::{ExternalDatabase, HanseProcess, SERVER_NAME};
 use common::user;
 use hanse_core::media::Mxc;
 use hanse_core::MediaSettings;
@@ -738,11 +738,7 @@ async fn the_admin_cli_deletes_media_by_uri_and_by_age() {
     let database = ExternalDatabase::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let with_url = || {
-        let mut command = hanse_command(&data);
-        command.args(["--database-url", &database.url]);
-        command
-    };
+    let with_url = || database.hanse_command(&data);
     let server = HanseProcess::start(
         &data,
         &["--database-url", &database.url],
@@ -845,6 +841,18 @@ const PAGE: &str = "<html><head><title>Fallback</title>\
     <meta property=\"og:title\" content=\"Hanse &amp; Media\">\
     <meta property=\"og:description\" content=\"Previewed\"></head><body></body></html>";
 
+/// A server with URL previews on.
+async fn preview_server(allow_private_addresses: bool) -> TestServer {
+    server_with(|media| {
+        media.url_preview = Some(hanse_core::UrlPreviewSettings {
+            allow_private_addresses,
+            max_page_bytes: 65536,
+            timeout: Duration::from_secs(5),
+        });
+    })
+    .await
+}
+
 #[tokio::test]
 async fn url_previews_are_off_by_default_and_never_reach_loopback_unless_allowed() {
     let page = page_server(PAGE).await;
@@ -864,14 +872,7 @@ async fn url_previews_are_off_by_default_and_never_reach_loopback_unless_allowed
         .expect_err("previews are off");
     assert_eq!(refused.errcode(), Some("M_FORBIDDEN"));
 
-    let guarded = server_with(|media| {
-        media.url_preview = Some(hanse_core::UrlPreviewSettings {
-            allow_private_addresses: false,
-            max_page_bytes: 65536,
-            timeout: Duration::from_secs(5),
-        });
-    })
-    .await;
+    let guarded = preview_server(false).await;
     let alice = Media::new(&guarded, "alice").await;
     let by_name = page.replace("127.0.0.1", "localhost");
     for url in [
@@ -894,14 +895,7 @@ async fn url_previews_are_off_by_default_and_never_reach_loopback_unless_allowed
         .expect_err("not http");
     assert_eq!(refused.errcode(), Some("M_INVALID_PARAM"));
 
-    let allowed = server_with(|media| {
-        media.url_preview = Some(hanse_core::UrlPreviewSettings {
-            allow_private_addresses: true,
-            max_page_bytes: 65536,
-            timeout: Duration::from_secs(5),
-        });
-    })
-    .await;
+    let allowed = preview_server(true).await;
     let alice = Media::new(&allowed, "alice").await;
     let preview: Value = alice
         .client

@@ -7,80 +7,71 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use hanse_core::media::{check_filename, served_inline, Access};
 use hanse_core::Homeserver;
 use hanse_http::MatrixError;
+use serde::Deserialize;
 use serde_json::json;
 
 use super::{serve, Wait};
 use crate::auth::Authenticated;
 
+/// `{serverName}/{mediaId}`, and `{fileName}` in the paths that have it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadPath {
+    server_name: String,
+    media_id: String,
+    /// A file name to give instead of the uploaded one.
+    #[serde(default)]
+    file_name: Option<String>,
+}
+
 pub async fn download(
     homeserver: web::Data<Homeserver>,
     _: Authenticated,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<DownloadPath>,
     wait: web::Query<Wait>,
 ) -> Result<HttpResponse, MatrixError> {
-    let (server_name, media_id) = path.into_inner();
     respond(
         &homeserver,
         &req,
-        (&server_name, &media_id, None),
+        path.into_inner(),
         Access::Authenticated,
         &wait,
     )
     .await
 }
 
-pub async fn download_named(
-    homeserver: web::Data<Homeserver>,
-    _: Authenticated,
-    req: HttpRequest,
-    path: web::Path<(String, String, String)>,
-    wait: web::Query<Wait>,
-) -> Result<HttpResponse, MatrixError> {
-    let (server_name, media_id, filename) = path.into_inner();
-    let target = (server_name.as_str(), media_id.as_str(), Some(filename));
-    respond(&homeserver, &req, target, Access::Authenticated, &wait).await
-}
-
 pub async fn legacy_download(
     homeserver: web::Data<Homeserver>,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<DownloadPath>,
     wait: web::Query<Wait>,
 ) -> Result<HttpResponse, MatrixError> {
-    let (server_name, media_id) = path.into_inner();
-    let target = (server_name.as_str(), media_id.as_str(), None);
-    respond(&homeserver, &req, target, Access::Unauthenticated, &wait).await
+    respond(
+        &homeserver,
+        &req,
+        path.into_inner(),
+        Access::Unauthenticated,
+        &wait,
+    )
+    .await
 }
 
-pub async fn legacy_download_named(
-    homeserver: web::Data<Homeserver>,
-    req: HttpRequest,
-    path: web::Path<(String, String, String)>,
-    wait: web::Query<Wait>,
-) -> Result<HttpResponse, MatrixError> {
-    let (server_name, media_id, filename) = path.into_inner();
-    let target = (server_name.as_str(), media_id.as_str(), Some(filename));
-    respond(&homeserver, &req, target, Access::Unauthenticated, &wait).await
-}
-
-/// Serves (server name, media ID, file name to give instead of the
-/// uploaded one).
 async fn respond(
     homeserver: &Homeserver,
     req: &HttpRequest,
-    (server_name, media_id, filename): (&str, &str, Option<String>),
+    path: DownloadPath,
     access: Access,
     wait: &Wait,
 ) -> Result<HttpResponse, MatrixError> {
-    if let Some(name) = &filename {
+    if let Some(name) = &path.file_name {
         check_filename(name)?;
     }
     let (_, media) = homeserver
-        .media_for_download(server_name, media_id, access, wait.duration())
+        .media_for_download(&path.server_name, &path.media_id, access, wait.duration())
         .await?;
     let inline = served_inline(&media.content_type);
-    let filename = filename.or_else(|| media.filename.clone());
+    let filename = path.file_name.or_else(|| media.filename.clone());
     serve(req, media, inline, filename).await
 }
 

@@ -322,38 +322,36 @@ impl Bench {
 }
 
 /// Deterministic bytes that neither compress nor repeat, made a chunk at a
-/// time: the media scenario's file, produced for upload and again to check
-/// the download against.
+/// time and the same however they are chunked: the media scenario's file,
+/// produced for upload and again to check the download against.
 struct Generated {
-    state: u64,
-    left: u64,
+    position: u64,
+    len: u64,
 }
 
 impl Generated {
     const CHUNK: usize = 64 * 1024;
 
     fn new(len: u64) -> Self {
-        Self {
-            state: 0x0048_414e_5345,
-            left: len,
-        }
+        Self { position: 0, len }
+    }
+
+    /// Byte `position` of the stream: a byte of the SplitMix64 hash of its
+    /// 8-byte word's index.
+    fn byte_at(position: u64) -> u8 {
+        let mut z = (position / 8).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)).to_le_bytes()[(position % 8) as usize]
     }
 
     fn next_chunk(&mut self, max: usize) -> Option<Vec<u8>> {
-        if self.left == 0 {
+        let end = self.len.min(self.position + max as u64);
+        if self.position >= end {
             return None;
         }
-        let len = max.min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        self.left -= len as u64;
-        let mut chunk = Vec::with_capacity(len);
-        while chunk.len() < len {
-            // xorshift64*
-            self.state ^= self.state >> 12;
-            self.state ^= self.state << 25;
-            self.state ^= self.state >> 27;
-            let word = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
-            chunk.extend_from_slice(&word[..8.min(len - chunk.len())]);
-        }
+        let chunk = (self.position..end).map(Self::byte_at).collect();
+        self.position = end;
         Some(chunk)
     }
 }
@@ -417,16 +415,18 @@ impl Bench {
                 Some("bench.bin"),
             )
             .await?;
-        let uploaded = started.elapsed();
-        let throughput = |took: Duration| round(mebibytes as f64 / took.as_secs_f64());
-        Timings {
-            latencies: vec![uploaded],
-            elapsed: uploaded,
-        }
-        .report(
-            "media_upload",
-            json!({ "mebibytes": mebibytes, "mib_per_second": throughput(uploaded) }),
-        );
+        let report = |scenario: &str, took: Duration| {
+            let throughput = round(mebibytes as f64 / took.as_secs_f64());
+            Timings {
+                latencies: vec![took],
+                elapsed: took,
+            }
+            .report(
+                scenario,
+                json!({ "mebibytes": mebibytes, "mib_per_second": throughput }),
+            );
+        };
+        report("media_upload", started.elapsed());
 
         let started = Instant::now();
         let mut response = client.download(&mxc).await?;
@@ -446,15 +446,7 @@ impl Bench {
         if received != len {
             return Err(format!("downloaded {received} of {len} bytes").into());
         }
-        let downloaded = started.elapsed();
-        Timings {
-            latencies: vec![downloaded],
-            elapsed: downloaded,
-        }
-        .report(
-            "media_download",
-            json!({ "mebibytes": mebibytes, "mib_per_second": throughput(downloaded) }),
-        );
+        report("media_download", started.elapsed());
 
         if let (Some((pid, idle_kib)), Some(sampler)) = (idle, sampler) {
             let (_, peak_kib) = memory_kib(pid)?;
