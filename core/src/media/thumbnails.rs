@@ -403,6 +403,16 @@ mod tests {
         file
     }
 
+    /// A static thumbnail of `file`, with a budget of 16 Mpx.
+    fn thumbnail_of(
+        file: &tempfile::NamedTempFile,
+        width: u32,
+        height: u32,
+        method: ThumbnailMethod,
+    ) -> Result<Outcome> {
+        make_thumbnail(file.path(), request(width, height, method), 1 << 24)
+    }
+
     fn request(width: u32, height: u32, method: ThumbnailMethod) -> ThumbnailRequest {
         ThumbnailRequest {
             width,
@@ -426,34 +436,18 @@ mod tests {
     #[test]
     fn crop_is_exact_and_scale_fits_within() {
         let image = png(1000, 500);
-        let crop = made(make_thumbnail(
-            image.path(),
-            request(96, 96, ThumbnailMethod::Crop),
-            1 << 24,
-        ));
+        let crop = made(thumbnail_of(&image, 96, 96, ThumbnailMethod::Crop));
         assert_eq!(crop, (96, 96, "image/png"));
-        let rounded_up = made(make_thumbnail(
-            image.path(),
-            request(50, 40, ThumbnailMethod::Crop),
-            1 << 24,
-        ));
+        let rounded_up = made(thumbnail_of(&image, 50, 40, ThumbnailMethod::Crop));
         assert_eq!(rounded_up, (96, 96, "image/png"));
-        let scale = made(make_thumbnail(
-            image.path(),
-            request(640, 480, ThumbnailMethod::Scale),
-            1 << 24,
-        ));
+        let scale = made(thumbnail_of(&image, 640, 480, ThumbnailMethod::Scale));
         assert_eq!(scale, (640, 320, "image/png"));
     }
 
     #[test]
     fn small_images_are_served_as_they_are_and_never_scaled_up() {
         let image = png(20, 10);
-        let outcome = make_thumbnail(
-            image.path(),
-            request(32, 32, ThumbnailMethod::Crop),
-            1 << 24,
-        );
+        let outcome = thumbnail_of(&image, 32, 32, ThumbnailMethod::Crop);
         assert!(matches!(
             outcome,
             Ok(Outcome::Original {
@@ -463,11 +457,7 @@ mod tests {
         // Wider than a crop box, lower than it: cut to the aspect, not
         // scaled up.
         let wide = png(200, 40);
-        let crop = made(make_thumbnail(
-            wide.path(),
-            request(96, 96, ThumbnailMethod::Crop),
-            1 << 24,
-        ));
+        let crop = made(thumbnail_of(&wide, 96, 96, ThumbnailMethod::Crop));
         assert_eq!(crop, (40, 40, "image/png"));
     }
 
@@ -487,11 +477,7 @@ mod tests {
             .expect("encode");
         let truncated = tempfile::NamedTempFile::new().expect("tempfile");
         std::fs::write(truncated.path(), &header[..header.len() - 20]).expect("write");
-        let refused = make_thumbnail(
-            truncated.path(),
-            request(1, 1, ThumbnailMethod::Crop),
-            1 << 24,
-        );
+        let refused = thumbnail_of(&truncated, 1, 1, ThumbnailMethod::Crop);
         assert!(matches!(refused, Err(Error::Unknown(_))), "{refused:?}");
 
         let mut half = std::fs::read(png(200, 200).path()).expect("read");
@@ -504,7 +490,7 @@ mod tests {
 
         let text = tempfile::NamedTempFile::new().expect("tempfile");
         std::fs::write(text.path(), "just text").expect("write");
-        let refused = make_thumbnail(text.path(), request(1, 1, ThumbnailMethod::Crop), 1 << 24);
+        let refused = thumbnail_of(&text, 1, 1, ThumbnailMethod::Crop);
         assert!(matches!(refused, Err(Error::Unknown(_))), "{refused:?}");
     }
 }
