@@ -15,6 +15,12 @@ use hanse_http::{ErrorCode, MatrixError};
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Session);
 
+/// The address the request came from (the peer's: a reverse proxy's
+/// forwarding headers are not trusted).
+pub(crate) fn client_address(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|addr| addr.ip().to_string())
+}
+
 impl FromRequest for Authenticated {
     type Error = MatrixError;
     type Future = LocalBoxFuture<'static, Result<Self, MatrixError>>;
@@ -22,7 +28,7 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = access_token(req);
         let homeserver = req.app_data::<web::Data<Homeserver>>().cloned();
-        let ip = req.peer_addr().map(|addr| addr.ip().to_string());
+        let ip = client_address(req);
         Box::pin(async move {
             let token = token.ok_or_else(|| {
                 MatrixError::new(

@@ -2,9 +2,11 @@
 //! calls. The route table below reads like the spec's table of contents.
 
 mod account;
+mod account_data;
 mod auth;
 mod devices;
 mod discovery;
+mod filters;
 mod media;
 mod profile;
 mod rooms;
@@ -74,6 +76,20 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(get().to(profile::get_field))
                 .route(put().to(profile::set_field))
                 .route(delete().to(profile::delete_field)),
+        )
+        // Filtering
+        .service(v3("/user/{userId}/filter").route(post().to(filters::create)))
+        .service(v3("/user/{userId}/filter/{filterId}").route(get().to(filters::get)))
+        // Client config (account data)
+        .service(
+            v3("/user/{userId}/account_data/{type}")
+                .route(get().to(account_data::get_global))
+                .route(put().to(account_data::set_global)),
+        )
+        .service(
+            v3("/user/{userId}/rooms/{roomId}/account_data/{type}")
+                .route(get().to(account_data::get_in_room))
+                .route(put().to(account_data::set_in_room)),
         )
         // Rooms
         .service(v3("/createRoom").route(post().to(rooms::create::create_room)))

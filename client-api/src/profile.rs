@@ -7,10 +7,7 @@ use hanse_protocol::identifiers::UserId;
 use serde_json::{json, Map, Value};
 
 use crate::auth::Authenticated;
-
-fn user_id(raw: &str) -> Result<UserId, MatrixError> {
-    UserId::parse(raw).map_err(|e| Error::InvalidParam(format!("invalid user ID: {e}")).into())
-}
+use crate::rooms::user_id;
 
 pub async fn get_profile(
     homeserver: web::Data<Homeserver>,

@@ -61,10 +61,15 @@ pub enum Error {
     /// (504 M_NOT_YET_UPLOADED).
     #[error("the content has not been uploaded yet")]
     NotYetUploaded,
-    /// The user holds too many of something for now (429
-    /// M_LIMIT_EXCEEDED).
+    /// Data the server manages itself cannot be set by clients (405).
     #[error("{0}")]
-    LimitExceeded(String),
+    ServerManaged(String),
+    /// The invitee refuses invites (the spec's invite permission module).
+    #[error("{0}")]
+    InviteBlocked(String),
+    /// Too many requests of a kind; try again after the given time.
+    #[error("too many requests: try again in {retry_after_ms} ms")]
+    LimitExceeded { retry_after_ms: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A bug or an unexpected failure; details go to the log only.

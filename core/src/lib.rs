@@ -4,8 +4,10 @@
 pub mod accounts;
 pub mod clock;
 mod error;
+pub mod filters;
 mod identity;
 pub mod media;
+pub mod rate_limits;
 pub mod rooms;
 pub mod settings;
 pub mod store;
@@ -25,23 +27,27 @@ pub struct Homeserver {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub rooms: Arc<rooms::Rooms>,
-    /// Turns at password hashing, one per CPU (see accounts::password).
-    pub password_hashing: Arc<tokio::sync::Semaphore>,
+    /// Turns at password hashing, one per CPU, and their working memory.
+    pub password_hashing: Arc<accounts::PasswordHashing>,
+    pub rate_limits: Arc<rate_limits::RateLimits>,
     /// Media files and the bound on thumbnails made at once.
     pub media: media::MediaRepo,
 }
 
 impl Homeserver {
-    pub fn new(identity: ServerIdentity, settings: Settings, store: Store) -> Self {
-        Self {
+    /// Fails on settings that make no sense (rate limits of zero).
+    pub fn new(identity: ServerIdentity, settings: Settings, store: Store) -> Result<Self> {
+        let rate_limits = rate_limits::RateLimits::new(settings.rate_limits.as_ref())?;
+        Ok(Self {
             media: media::MediaRepo::new(&settings.media),
             identity: Arc::new(identity),
             settings: Arc::new(settings),
             rooms: Arc::new(rooms::Rooms::new(store.max_connections())),
-            password_hashing: Arc::new(tokio::sync::Semaphore::new(
+            password_hashing: Arc::new(accounts::PasswordHashing::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
+            rate_limits: Arc::new(rate_limits),
             store,
-        }
+        })
     }
 }

@@ -24,6 +24,8 @@ pub struct Settings {
     /// tokens. Clients that do not get tokens that never expire.
     pub refreshable_token_lifetime: Duration,
     pub media: MediaSettings,
+    /// `None` lifts every rate limit.
+    pub rate_limits: Option<crate::rate_limits::RateSettings>,
 }
 
 /// The media repository's settings.

@@ -18,6 +18,7 @@ pub enum ErrorCode {
     GuestAccessForbidden,
     InvalidParam,
     InvalidUsername,
+    InviteBlocked,
     KeyTooLarge,
     LimitExceeded,
     MissingParam,
@@ -47,6 +48,7 @@ impl ErrorCode {
             Self::GuestAccessForbidden => "M_GUEST_ACCESS_FORBIDDEN",
             Self::InvalidParam => "M_INVALID_PARAM",
             Self::InvalidUsername => "M_INVALID_USERNAME",
+            Self::InviteBlocked => "M_INVITE_BLOCKED",
             Self::KeyTooLarge => "M_KEY_TOO_LARGE",
             Self::LimitExceeded => "M_LIMIT_EXCEEDED",
             Self::MissingParam => "M_MISSING_PARAM",
@@ -177,17 +179,27 @@ impl From<hanse_core::Error> for MatrixError {
             E::BadAlias(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadAlias),
             E::CannotOverwriteMedia => (StatusCode::CONFLICT, ErrorCode::CannotOverwriteMedia),
             E::NotYetUploaded => (StatusCode::GATEWAY_TIMEOUT, ErrorCode::NotYetUploaded),
-            E::LimitExceeded(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::LimitExceeded),
+            E::ServerManaged(_) => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadJson),
+            E::InviteBlocked(_) => (StatusCode::FORBIDDEN, ErrorCode::InviteBlocked),
+            E::LimitExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::LimitExceeded),
             E::Store(_) | E::Internal(_) => {
                 tracing::error!(%error, "request failed");
                 return Self::internal();
             }
         };
         let mut matrix = Self::new(status, errcode, message);
-        if let E::UnknownToken { soft_logout } = error {
-            matrix
-                .extra
-                .insert("soft_logout".into(), soft_logout.into());
+        match error {
+            E::UnknownToken { soft_logout } => {
+                matrix
+                    .extra
+                    .insert("soft_logout".into(), soft_logout.into());
+            }
+            E::LimitExceeded { retry_after_ms } => {
+                matrix
+                    .extra
+                    .insert("retry_after_ms".into(), retry_after_ms.into());
+            }
+            _ => {}
         }
         matrix
     }

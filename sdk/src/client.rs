@@ -87,7 +87,27 @@ impl Client {
         password: &str,
         token: Option<&str>,
     ) -> Result<LoginInfo, Error> {
-        let mut body = json!({ "username": username, "password": password });
+        self.register_with(json!({ "username": username, "password": password }), token)
+            .await
+    }
+
+    /// Registers an account that cannot log in with a password: the
+    /// registration's access token is its only session. Cheap for the
+    /// server (no password hash), so benchmarks fill large rooms with it.
+    pub async fn register_without_password(
+        &self,
+        username: &str,
+        token: Option<&str>,
+    ) -> Result<LoginInfo, Error> {
+        self.register_with(json!({ "username": username }), token)
+            .await
+    }
+
+    async fn register_with(
+        &self,
+        mut body: Value,
+        token: Option<&str>,
+    ) -> Result<LoginInfo, Error> {
         let challenge = match self
             .send_raw(Method::POST, "/_matrix/client/v3/register", &body)
             .await?

@@ -71,7 +71,7 @@ pub fn run(config: Config, command: AdminCommand) -> Result<(), String> {
         // The server's own key, as it would load it: nothing here signs
         // yet, but whatever does later must sign as the server.
         let signing_key = crate::run::load_signing_key(&config)?;
-        let homeserver = crate::run::homeserver(&config, server_name, signing_key, store);
+        let homeserver = crate::run::homeserver(&config, server_name, signing_key, store)?;
         execute(&homeserver, action).await
     });
     drop(runtime);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Environment, File, FileFormat};
+use hanse_core::rate_limits::{Rate, RateLimits, RateSettings};
 use hanse_core::{MediaSettings, RegistrationPolicy, UrlPreviewSettings};
 use serde::Deserialize;
 
@@ -32,6 +33,19 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub media: MediaConfig,
     pub log: LogConfig,
+    pub rate_limits: RateLimitsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    pub enabled: bool,
+    pub message: Rate,
+    pub registration: Rate,
+    pub login: Rate,
+    pub room_creation: Rate,
+    pub join: Rate,
+    pub invite: Rate,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,6 +159,8 @@ impl Config {
                 "tls_cert and tls_key must be given together".into(),
             ));
         }
+        RateLimits::new(self.rate_settings().as_ref())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if self.database.pool_size < 2 {
             return Err(ConfigError::Invalid(
                 "database.pool_size must be at least 2: a room write holds one connection \
@@ -208,12 +224,25 @@ impl Config {
                     timeout: Duration::from_secs(media.url_preview_timeout_secs),
                 }),
             },
+            rate_limits: self.rate_settings(),
         }
     }
 
     /// Where media files are stored.
     pub fn media_dir(&self) -> PathBuf {
         self.data_dir.join("media")
+    }
+
+    fn rate_settings(&self) -> Option<RateSettings> {
+        let limits = &self.rate_limits;
+        limits.enabled.then_some(RateSettings {
+            message: limits.message,
+            registration: limits.registration,
+            login: limits.login,
+            room_creation: limits.room_creation,
+            join: limits.join,
+            invite: limits.invite,
+        })
     }
 
     /// Where the managed PostgreSQL cluster lives.

@@ -56,7 +56,7 @@ pub fn run(config: Config) -> Result<(), String> {
             (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
             _ => None,
         };
-        let homeserver = homeserver(&config, server_name, signing_key, store);
+        let homeserver = homeserver(&config, server_name, signing_key, store)?;
         let http = app::serve(homeserver, http_settings(&config), listeners, tls)
             .map_err(|e| format!("starting the listeners: {e}"))?;
         tracing::info!(
@@ -114,7 +114,7 @@ pub(crate) fn homeserver(
     server_name: ServerName,
     signing_key: ServerSigningKey,
     store: Store,
-) -> Homeserver {
+) -> Result<Homeserver, String> {
     Homeserver::new(
         ServerIdentity {
             server_name,
@@ -123,6 +123,7 @@ pub(crate) fn homeserver(
         config.core_settings(),
         store,
     )
+    .map_err(|e| format!("configuration: {e}"))
 }
 
 /// The settings the listeners take from the configuration.

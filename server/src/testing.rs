@@ -90,6 +90,9 @@ impl Default for TestOptions {
                 registration: RegistrationPolicy::Open,
                 refreshable_token_lifetime: Duration::from_secs(300),
                 media: MediaSettings::defaults_in(PathBuf::new()),
+                // Tests send as fast as they can; the rate limit test sets
+                // its own.
+                rate_limits: None,
             },
         }
     }
@@ -126,7 +129,8 @@ impl TestServer {
             server_name: ServerName::parse(&server_name).expect("a valid server name"),
             signing_key,
         };
-        let homeserver = Homeserver::new(identity, options.settings, store);
+        let homeserver =
+            Homeserver::new(identity, options.settings, store).expect("valid test settings");
         let settings = HttpSettings {
             body_limit: TEST_BODY_LIMIT,
             upload_limit,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hanse_core::{RegistrationPolicy, Settings};
+use hanse_core::RegistrationPolicy;
 use hanse_sdk::{Client, Method};
 use hanse_server::testing::{TestOptions, TestServer};
 use serde_json::{json, Value};
@@ -13,14 +13,10 @@ mod common;
 use common::{outcome, PASSWORD};
 
 async fn server_with(registration: RegistrationPolicy, token_lifetime: Duration) -> TestServer {
-    TestServer::start_with(TestOptions {
-        settings: Settings {
-            registration,
-            refreshable_token_lifetime: token_lifetime,
-            ..TestOptions::default().settings
-        },
-    })
-    .await
+    let mut options = TestOptions::default();
+    options.settings.registration = registration;
+    options.settings.refreshable_token_lifetime = token_lifetime;
+    TestServer::start_with(options).await
 }
 
 #[tokio::test]

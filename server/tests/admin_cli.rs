@@ -50,7 +50,14 @@ fn admin_with(mut command: Command, args: &[&str], stdin: &str) -> Outcome {
         .spawn()
         .expect("spawning hanse");
     let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin.as_bytes()).expect("writing stdin");
+    // A command that reads no input may exit before it is written.
+    if let Err(error) = input.write_all(stdin.as_bytes()) {
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing stdin: {error}"
+        );
+    }
     drop(input);
     let Output {
         status,

@@ -2,8 +2,9 @@
 //! creatable version, sending, state, membership, redaction, reading with
 //! history visibility, and the refusals that must change nothing.
 
+use hanse_core::rate_limits::{Rate, RateSettings};
 use hanse_sdk::{Client, Method};
-use hanse_server::testing::TestServer;
+use hanse_server::testing::{TestOptions, TestServer};
 use serde_json::{json, Value};
 
 mod common;
@@ -895,8 +896,8 @@ async fn reports_are_kept_for_the_operator() {
 #[tokio::test]
 async fn context_relations_threads_and_time() {
     let server = TestServer::start().await;
-    let (alice, _) = user(&server, "alice").await;
-    let (bob, _) = user(&server, "bob").await;
+    let (alice, alice_login) = user(&server, "alice").await;
+    let (bob, bob_login) = user(&server, "bob").await;
     let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
     let ids: Vec<String> = {
         let mut ids = Vec::new();
@@ -1006,6 +1007,104 @@ async fn context_relations_threads_and_time() {
         .await
         .expect("participated");
     assert_eq!(participated["chunk"], json!([]));
+
+    // Bundled aggregations: the root carries its thread (with the latest
+    // reply, itself carrying its edit); a reference and an invalid edit by
+    // someone else show up only as they should; annotations are not summed.
+    let bundled = &threads["chunk"][0]["unsigned"]["m.relations"];
+    assert_eq!(bundled["m.thread"]["count"], 1);
+    assert_eq!(
+        bundled["m.thread"]["current_user_participated"], false,
+        "bob wrote nothing"
+    );
+    assert_eq!(
+        bundled["m.thread"]["latest_event"]["event_id"],
+        reply.as_str()
+    );
+    assert_eq!(
+        bundled["m.thread"]["latest_event"]["unsigned"]["m.relations"]["m.replace"]["content"]
+            ["m.new_content"]["body"],
+        "in thread!"
+    );
+    assert!(bundled.get("m.annotation").is_none());
+    let root_for_alice: Value = alice
+        .get(&format!("{V3}/rooms/{room}/event/{root}"))
+        .await
+        .expect("root");
+    assert_eq!(
+        root_for_alice["unsigned"]["m.relations"]["m.thread"]["current_user_participated"],
+        true
+    );
+    let reference: Value = bob
+        .put(
+            &format!("{V3}/rooms/{room}/send/m.room.message/ref1"),
+            &json!({ "msgtype": "m.text", "body": "see above",
+                     "m.relates_to": { "rel_type": "m.reference", "event_id": ids[1] } }),
+        )
+        .await
+        .expect("reference");
+    bob.put::<Value>(
+        &format!("{V3}/rooms/{room}/send/m.room.message/ed2"),
+        &json!({ "msgtype": "m.text", "body": "* forged",
+                 "m.new_content": { "msgtype": "m.text", "body": "forged" },
+                 "m.relates_to": { "rel_type": "m.replace", "event_id": ids[1] } }),
+    )
+    .await
+    .expect("an edit of someone else's event is stored, but not valid");
+    let page: Value = alice
+        .get(&format!("{V3}/rooms/{room}/messages?dir=f&limit=100"))
+        .await
+        .expect("messages");
+    let line1 = page["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .find(|event| event["event_id"] == ids[1].as_str())
+        .expect("line 1");
+    assert_eq!(
+        line1["unsigned"]["m.relations"],
+        json!({ "m.reference": { "chunk": [{ "event_id": reference["event_id"] }] } })
+    );
+
+    // Lazy-loaded members: a page carries its senders' member events only.
+    let lazy = urlencode(r#"{"lazy_load_members":true}"#);
+    let members_of = |page: &Value| -> Vec<String> {
+        page["state"]
+            .as_array()
+            .map(|state| {
+                state
+                    .iter()
+                    .filter(|e| e["type"] == "m.room.member")
+                    .filter_map(|e| e["state_key"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let last_two: Value = alice
+        .get(&format!(
+            "{V3}/rooms/{room}/messages?dir=b&limit=2&filter={lazy}"
+        ))
+        .await
+        .expect("lazy messages");
+    assert_eq!(members_of(&last_two), [bob_login.user_id.as_str()]);
+    let eager: Value = alice
+        .get(&format!("{V3}/rooms/{room}/messages?dir=b&limit=2"))
+        .await
+        .expect("messages");
+    assert!(eager.get("state").is_none());
+    let lazy_context: Value = alice
+        .get(&format!(
+            "{V3}/rooms/{room}/context/{}?limit=2&filter={lazy}",
+            ids[3]
+        ))
+        .await
+        .expect("lazy context");
+    assert_eq!(members_of(&lazy_context), [alice_login.user_id.as_str()]);
+    assert!(lazy_context["state"]
+        .as_array()
+        .expect("state")
+        .iter()
+        .any(|e| e["type"] == "m.room.create"));
 
     let first: Value = alice
         .get(&format!("{V3}/rooms/{room}/event/{}", ids[0]))
@@ -1246,4 +1345,371 @@ async fn knocking_and_restricted_joins() {
     .await
     .expect("a creator changes power levels");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn account_data_and_invite_blocking() {
+    let server = TestServer::start().await;
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, bob_login) = user(&server, "bob").await;
+    let (carol, carol_login) = user(&server, "carol").await;
+    let bob_data =
+        |data_type: &str| format!("{V3}/user/{}/account_data/{data_type}", bob_login.user_id);
+
+    // Account data: absent, set, read back, replaced; per room apart from
+    // global; only by its owner; server-managed types refused.
+    assert_eq!(
+        outcome(
+            &bob,
+            Method::GET,
+            &bob_data("org.example.theme"),
+            json!(null)
+        )
+        .await,
+        (404, "M_NOT_FOUND".to_owned())
+    );
+    for theme in ["dark", "light"] {
+        bob.put::<Value>(&bob_data("org.example.theme"), &json!({ "mode": theme }))
+            .await
+            .expect("set account data");
+    }
+    let theme: Value = bob.get(&bob_data("org.example.theme")).await.expect("get");
+    assert_eq!(theme, json!({ "mode": "light" }));
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let in_room = format!(
+        "{V3}/user/{}/rooms/{room}/account_data/org.example.theme",
+        bob_login.user_id
+    );
+    assert_eq!(
+        outcome(&bob, Method::GET, &in_room, json!(null)).await,
+        (404, "M_NOT_FOUND".to_owned())
+    );
+    bob.put::<Value>(&in_room, &json!({ "mode": "sepia" }))
+        .await
+        .expect("room account data");
+    let theme: Value = bob.get(&in_room).await.expect("get room account data");
+    assert_eq!(theme, json!({ "mode": "sepia" }));
+    let before = server
+        .query("SELECT count(*), coalesce(max(stream_pos), 0) FROM account_data")
+        .await;
+    let refusals = [
+        (
+            &alice,
+            Method::GET,
+            bob_data("org.example.theme"),
+            json!(null),
+            403,
+            "M_FORBIDDEN",
+        ),
+        (
+            &alice,
+            Method::PUT,
+            bob_data("org.example.theme"),
+            json!({ "x": 1 }),
+            403,
+            "M_FORBIDDEN",
+        ),
+        (
+            &bob,
+            Method::PUT,
+            bob_data("m.push_rules"),
+            json!({}),
+            405,
+            "M_BAD_JSON",
+        ),
+        (
+            &bob,
+            Method::PUT,
+            bob_data("m.fully_read"),
+            json!({ "event_id": "$x" }),
+            405,
+            "M_BAD_JSON",
+        ),
+        (
+            &bob,
+            Method::PUT,
+            bob_data("org.example.theme"),
+            json!([1, 2]),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            &bob,
+            Method::PUT,
+            format!(
+                "{V3}/user/{}/rooms/not-a-room/account_data/x",
+                bob_login.user_id
+            ),
+            json!({}),
+            400,
+            "M_INVALID_PARAM",
+        ),
+    ];
+    for (client, method, path, body, status, errcode) in refusals {
+        assert_eq!(
+            outcome(client, method, &path, body).await,
+            (status, errcode.to_owned()),
+            "{path}"
+        );
+    }
+    let after = server
+        .query("SELECT count(*), coalesce(max(stream_pos), 0) FROM account_data")
+        .await;
+    assert_eq!(
+        (before[0].get::<_, i64>(0), before[0].get::<_, i64>(1)),
+        (after[0].get::<_, i64>(0), after[0].get::<_, i64>(1))
+    );
+
+    // Invite blocking: bob refuses invites by every route that makes one.
+    let block = bob_data("m.invite_permission_config");
+    bob.put::<Value>(&block, &json!({ "default_action": "block" }))
+        .await
+        .expect("block invites");
+    let events_before = footprint(&server).await;
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::POST,
+            &format!("{V3}/rooms/{room}/invite"),
+            json!({ "user_id": bob_login.user_id })
+        )
+        .await,
+        (403, "M_INVITE_BLOCKED".to_owned())
+    );
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::PUT,
+            &format!(
+                "{V3}/rooms/{room}/state/m.room.member/{}",
+                bob_login.user_id
+            ),
+            json!({ "membership": "invite" })
+        )
+        .await,
+        (403, "M_INVITE_BLOCKED".to_owned())
+    );
+    assert_eq!(footprint(&server).await, events_before);
+    // createRoom still makes the room and invites everyone else.
+    let group = create_room(
+        &alice,
+        json!({ "invite": [bob_login.user_id, carol_login.user_id] }),
+    )
+    .await;
+    let members: Value = alice
+        .get(&format!("{V3}/rooms/{group}/members"))
+        .await
+        .expect("members");
+    let mut invited: Vec<&str> = members["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .filter(|m| m["content"]["membership"] == "invite")
+        .filter_map(|m| m["state_key"].as_str())
+        .collect();
+    invited.sort_unstable();
+    assert_eq!(invited, [carol_login.user_id.as_str()]);
+    // Unknown actions and an emptied config let invites through again.
+    bob.put::<Value>(&block, &json!({ "default_action": "maybe" }))
+        .await
+        .expect("unknown action");
+    alice
+        .post::<Value>(
+            &format!("{V3}/rooms/{group}/invite"),
+            &json!({ "user_id": bob_login.user_id }),
+        )
+        .await
+        .expect("invite after unblocking");
+    // Joined users are unaffected: carol joins and the block is per invitee.
+    carol
+        .post::<Value>(&format!("{V3}/rooms/{group}/join"), &json!({}))
+        .await
+        .expect("carol joins");
+}
+
+#[tokio::test]
+async fn filters_are_stored_checked_and_private() {
+    let server = TestServer::start().await;
+    let (alice, alice_login) = user(&server, "alice").await;
+    let (bob, _) = user(&server, "bob").await;
+    let filters = format!("{V3}/user/{}/filter", alice_login.user_id);
+    let filter = json!({
+        "room": { "timeline": { "limit": 10, "types": ["m.room.*"] }, "include_leave": true },
+        "presence": { "not_types": ["*"] },
+    });
+    let created: Value = alice.post(&filters, &filter).await.expect("create filter");
+    let id = created["filter_id"].as_str().expect("filter_id");
+    assert!(!id.starts_with('{'));
+    let stored: Value = alice
+        .get(&format!("{filters}/{id}"))
+        .await
+        .expect("get filter");
+    assert_eq!(stored, filter);
+
+    let count = || async { server.query("SELECT count(*) FROM filters").await[0].get::<_, i64>(0) };
+    let before = count().await;
+    let refusals = [
+        (
+            &alice,
+            Method::POST,
+            filters.clone(),
+            json!({ "room": { "timeline": { "limit": "x" } } }),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            &alice,
+            Method::POST,
+            filters.clone(),
+            json!({ "room": { "rooms": ["not-a-room"] } }),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            &alice,
+            Method::POST,
+            filters.clone(),
+            json!({ "event_format": "xml" }),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            &bob,
+            Method::POST,
+            filters.clone(),
+            json!({}),
+            403,
+            "M_FORBIDDEN",
+        ),
+        (
+            &bob,
+            Method::GET,
+            format!("{filters}/{id}"),
+            json!(null),
+            403,
+            "M_FORBIDDEN",
+        ),
+        (
+            &alice,
+            Method::GET,
+            format!("{filters}/999999"),
+            json!(null),
+            404,
+            "M_NOT_FOUND",
+        ),
+        (
+            &alice,
+            Method::GET,
+            format!("{filters}/nonsense"),
+            json!(null),
+            404,
+            "M_NOT_FOUND",
+        ),
+    ];
+    for (client, method, path, body, status, errcode) in refusals {
+        assert_eq!(
+            outcome(client, method, &path, body.clone()).await,
+            (status, errcode.to_owned()),
+            "{path} {body}"
+        );
+    }
+    assert_eq!(count().await, before);
+
+    // Room event filters on /messages: `*` matches anywhere in a type.
+    let room = create_room(&alice, json!({})).await;
+    send_text(&alice, &room, "t1", "hello").await;
+    let only_members = urlencode(r#"{"types":["*.member"]}"#);
+    let page: Value = alice
+        .get(&format!(
+            "{V3}/rooms/{room}/messages?dir=b&filter={only_members}"
+        ))
+        .await
+        .expect("filtered messages");
+    let types: Vec<&str> = page["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(types, ["m.room.member"]);
+    let zero = urlencode(r#"{"limit":0}"#);
+    assert_eq!(
+        outcome(
+            &alice,
+            Method::GET,
+            &format!("{V3}/rooms/{room}/messages?dir=b&filter={zero}"),
+            json!(null)
+        )
+        .await,
+        (400, "M_INVALID_PARAM".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_the_time_to_wait() {
+    let tight = Rate {
+        per_second: 0.01,
+        burst: 3,
+    };
+    let mut options = TestOptions::default();
+    options.settings.rate_limits = Some(RateSettings {
+        message: tight,
+        registration: tight,
+        login: tight,
+        room_creation: tight,
+        join: tight,
+        invite: tight,
+    });
+    let server = TestServer::start_with(options).await;
+    let (alice, _) = user(&server, "alice").await;
+    let room = create_room(&alice, json!({})).await;
+
+    // The room's creation sent events without counting as messages; three
+    // messages pass, the fourth waits, and a retried transaction is not a
+    // new message.
+    for txn in ["m1", "m2", "m3"] {
+        send_text(&alice, &room, txn, "hello").await;
+    }
+    let events = footprint(&server).await;
+    let send = |txn: &str| format!("{V3}/rooms/{room}/send/m.room.message/{txn}");
+    let (status, refusal) = alice
+        .send_raw(
+            Method::PUT,
+            &send("m4"),
+            &json!({ "msgtype": "m.text", "body": "x" }),
+        )
+        .await
+        .expect("request");
+    assert_eq!(
+        (status, refusal["errcode"].as_str()),
+        (429, Some("M_LIMIT_EXCEEDED"))
+    );
+    assert!(
+        refusal["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0),
+        "{refusal}"
+    );
+    assert_eq!(footprint(&server).await, events, "nothing stored");
+    alice
+        .put::<Value>(
+            &send("m1"),
+            &json!({ "msgtype": "m.text", "body": "hello" }),
+        )
+        .await
+        .expect("a retried transaction answers as before");
+
+    // Registration and login count per client address: alice took one
+    // registration, two more pass.
+    user(&server, "bob").await;
+    user(&server, "carol").await;
+    let accounts = server.query("SELECT count(*) FROM accounts").await[0].get::<_, i64>(0);
+    let anonymous = Client::new(&server.client_url);
+    let refused = anonymous
+        .register("dave", common::PASSWORD, None)
+        .await
+        .expect_err("a fourth registration from one address");
+    assert_eq!(refused.errcode(), Some("M_LIMIT_EXCEEDED"));
+    assert_eq!(
+        server.query("SELECT count(*) FROM accounts").await[0].get::<_, i64>(0),
+        accounts
+    );
 }

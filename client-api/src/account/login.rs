@@ -1,9 +1,12 @@
 //! GET and POST /login.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use hanse_core::accounts::uia::identifier_user;
 use hanse_core::accounts::{DeviceRequest, LoggedIn};
+use hanse_core::rate_limits::Action;
 use hanse_core::{Error, Homeserver};
+
+use crate::auth::client_address;
 use hanse_http::{Json, MatrixError};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -29,11 +32,16 @@ pub struct LoginBody {
 
 pub async fn login(
     homeserver: web::Data<Homeserver>,
+    req: HttpRequest,
     Json(body): Json<LoginBody>,
 ) -> Result<HttpResponse, MatrixError> {
     if body.kind != "m.login.password" {
         return Err(Error::Unknown(format!("unsupported login type {}", body.kind)).into());
     }
+    homeserver.rate_limits.check(
+        Action::Login,
+        client_address(&req).as_deref().unwrap_or_default(),
+    )?;
     let user = match (&body.identifier, &body.user) {
         (Some(identifier), _) => identifier_user(identifier)?,
         (None, Some(user)) => user.as_str(),

@@ -1,15 +1,17 @@
 //! POST /register, GET /register/available and the registration token
 //! validity check.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use hanse_core::accounts::uia::{AuthData, UiaAction};
 use hanse_core::accounts::{DeviceRequest, Registration};
+use hanse_core::rate_limits::Action;
 use hanse_core::{Error, Homeserver, RegistrationPolicy};
 use hanse_http::{Json, MatrixError};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::login::login_response;
+use crate::auth::client_address;
 use crate::uia::authorised;
 
 #[derive(Debug, Deserialize)]
@@ -33,6 +35,7 @@ pub struct RegisterBody {
 
 pub async fn register(
     homeserver: web::Data<Homeserver>,
+    req: HttpRequest,
     query: web::Query<RegisterQuery>,
     Json(body): Json<RegisterBody>,
 ) -> Result<HttpResponse, MatrixError> {
@@ -55,6 +58,12 @@ pub async fn register(
         Ok(authorised) => authorised,
         Err(challenge) => return Ok(*challenge),
     };
+    // Counted once authenticated: the first, challenged request of the
+    // flow creates nothing.
+    homeserver.rate_limits.check(
+        Action::Registration,
+        client_address(&req).as_deref().unwrap_or_default(),
+    )?;
     if homeserver.settings.registration == RegistrationPolicy::Token {
         homeserver
             .consume_registration_token(authorised.registration_token.as_deref())

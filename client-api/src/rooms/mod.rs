@@ -14,7 +14,7 @@ use hanse_protocol::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
 use hanse_protocol::identifiers::{EventId, RoomId, UserId};
 use serde_json::{Map, Value};
 
-fn room_id(raw: &str) -> Result<RoomId, MatrixError> {
+pub(crate) fn room_id(raw: &str) -> Result<RoomId, MatrixError> {
     RoomId::parse(raw)
         .map_err(|e| Error::InvalidParam(format!("invalid room ID {raw:?}: {e}")).into())
 }
@@ -24,7 +24,7 @@ fn event_id(raw: &str) -> Result<EventId, MatrixError> {
         .map_err(|e| Error::InvalidParam(format!("invalid event ID {raw:?}: {e}")).into())
 }
 
-fn user_id(raw: &str) -> Result<UserId, MatrixError> {
+pub(crate) fn user_id(raw: &str) -> Result<UserId, MatrixError> {
     UserId::parse(raw)
         .map_err(|e| Error::InvalidParam(format!("invalid user ID {raw:?}: {e}")).into())
 }

@@ -2,7 +2,8 @@
 //! /state/{eventType}/{stateKey}, /members, /joined_members.
 
 use actix_web::{web, HttpResponse};
-use hanse_core::rooms::{EventFilter, MessagesQuery};
+use hanse_core::filters::RoomEventFilter;
+use hanse_core::rooms::MessagesQuery;
 use hanse_core::{Error, Homeserver};
 use hanse_http::MatrixError;
 use serde::Deserialize;
@@ -40,41 +41,24 @@ pub struct MessagesParams {
     filter: Option<String>,
 }
 
-/// The fields of a RoomEventFilter /messages applies.
-#[derive(Debug, Default, Deserialize)]
-struct RoomEventFilter {
-    limit: Option<u32>,
-    types: Option<Vec<String>>,
-    #[serde(default)]
-    not_types: Vec<String>,
-    senders: Option<Vec<String>>,
-    #[serde(default)]
-    not_senders: Vec<String>,
-    contains_url: Option<bool>,
-}
-
 /// /messages returns this many events when neither query nor filter says.
 const DEFAULT_LIMIT: u32 = 10;
 
-/// A RoomEventFilter given as JSON text in the query string: what it
-/// selects, and its limit.
-pub fn event_filter(text: Option<&str>) -> Result<(EventFilter, Option<u32>), MatrixError> {
-    let filter: RoomEventFilter = match text {
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            Error::InvalidParam(format!("`filter` is not a room event filter: {e}"))
-        })?,
+/// A RoomEventFilter given as JSON text in the query string, and its
+/// limit.
+pub fn event_filter(text: Option<&str>) -> Result<(RoomEventFilter, Option<u32>), MatrixError> {
+    let filter = match text {
+        Some(text) => {
+            let json: Value = serde_json::from_str(text).map_err(|e| {
+                Error::InvalidParam(format!("`filter` is not a room event filter: {e}"))
+            })?;
+            RoomEventFilter::from_json(&json)
+                .map_err(|e| Error::InvalidParam(format!("`filter`: {e}")))?
+        }
         None => RoomEventFilter::default(),
     };
-    Ok((
-        EventFilter {
-            types: filter.types,
-            not_types: filter.not_types,
-            senders: filter.senders,
-            not_senders: filter.not_senders,
-            contains_url: filter.contains_url,
-        },
-        filter.limit,
-    ))
+    let limit = filter.events.limit;
+    Ok((filter, limit))
 }
 
 pub async fn messages(
@@ -99,6 +83,9 @@ pub async fn messages(
     let mut body = json!({ "chunk": page.chunk, "start": page.start });
     if let Some(end) = page.end {
         body["end"] = json!(end);
+    }
+    if !page.state.is_empty() {
+        body["state"] = json!(page.state);
     }
     Ok(HttpResponse::Ok().json(body))
 }

@@ -1,5 +1,6 @@
 //! Local accounts: registration, login, credentials, devices, profiles.
 
+mod account_data;
 mod devices;
 mod password;
 mod profile;
@@ -8,8 +9,9 @@ mod registration_tokens;
 mod tokens;
 pub mod uia;
 
+pub use account_data::INVITE_PERMISSION_CONFIG;
 pub use devices::Device;
-pub use password::MAX_PASSWORD_BYTES;
+pub use password::{PasswordHashing, MAX_PASSWORD_BYTES};
 pub use profile::{AVATAR_URL, DISPLAYNAME};
 pub use registration::{validate_localpart, Registered, Registration};
 pub use tokens::{IssuedTokens, Session};
@@ -78,7 +80,7 @@ impl Homeserver {
             return Err(Error::UserDeactivated);
         }
         let matches = match &account.password_hash {
-            Some(hash) => password::verify(&self.password_hashing, password, hash).await?,
+            Some(hash) => self.password_hashing.verify(password, hash).await?,
             None => false,
         };
         if !matches {
@@ -147,7 +149,7 @@ impl Homeserver {
         logout_devices: bool,
         keep: Option<&str>,
     ) -> Result<()> {
-        let hash = password::hash(&self.password_hashing, new_password).await?;
+        let hash = self.password_hashing.hash(new_password).await?;
         if !self
             .store
             .set_password_hash(user_id.as_str(), &hash)

@@ -3,7 +3,7 @@
 use hanse_protocol::identifiers::UserId;
 use rand::Rng;
 
-use super::{password, DeviceRequest, LoggedIn};
+use super::{DeviceRequest, LoggedIn};
 use crate::clock::now_ms;
 use crate::settings::RegistrationPolicy;
 use crate::store::NewAccount;
@@ -89,7 +89,7 @@ impl Homeserver {
             None => self.generated_user_id().await?,
         };
         let password_hash = match &registration.password {
-            Some(password) => Some(password::hash(&self.password_hashing, password).await?),
+            Some(password) => Some(self.password_hashing.hash(password).await?),
             None => None,
         };
         let inserted = self

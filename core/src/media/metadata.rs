@@ -227,10 +227,15 @@ impl Homeserver {
             )
             .await?;
         if !created {
-            return Err(Error::LimitExceeded(format!(
-                "you have {} uploads pending; upload to them or let them lapse first",
-                settings.max_pending_uploads
-            )));
+            // Free again when the first of them lapses (or is uploaded to).
+            let first_lapse = self
+                .store
+                .first_pending_media_expiry(uploader.as_str())
+                .await?
+                .unwrap_or(now);
+            return Err(Error::LimitExceeded {
+                retry_after_ms: u64::try_from(first_lapse - now).unwrap_or_default(),
+            });
         }
         Ok((mxc, expires))
     }

@@ -21,6 +21,7 @@ use super::events::StoredEvent;
 use super::power_levels;
 use super::state::Layered;
 use super::state_trie::{EventNid, Node, NodeNid, StateKey};
+use super::stream::StreamTicket;
 use crate::clock::now_ms;
 use crate::store::{NewEventRow, RoomHeadRow, Write};
 use crate::{Error, Homeserver, Result};
@@ -108,6 +109,33 @@ pub(crate) struct Batch<'a> {
     redacted: Vec<EventNid>,
     /// This batch's turn among the writers (see `Writers::permit`).
     _permit: OwnedSemaphorePermit,
+    /// Its registration as a writer of the event stream, ended after the
+    /// commit (see `stream`).
+    stream: StreamTicket,
+}
+
+/// Why a job of a batch failed.
+#[derive(Debug)]
+pub(crate) enum JobError {
+    /// The job is refused (not authorized, invalid); the batch goes on.
+    Refused(Error),
+    /// The transaction is unusable or holds part of the job: nothing of the
+    /// batch may commit.
+    Fatal(Error),
+}
+
+impl From<Error> for JobError {
+    /// Database errors leave the transaction aborted; others are refusals.
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Store(_) => Self::Fatal(error),
+            other => Self::Refused(other),
+        }
+    }
+}
+
+fn fatal(error: crate::store::StoreError) -> JobError {
+    JobError::Fatal(error.into())
 }
 
 /// A built, signed event that passed authorization, before it is stored.
@@ -123,6 +151,7 @@ impl<'a> Batch<'a> {
     pub async fn open(homeserver: &'a Homeserver, room: RoomRef) -> Result<Batch<'a>> {
         let permit = homeserver.rooms.writers.permit().await;
         let write = homeserver.store.begin().await?;
+        let stream = homeserver.begin_stream_batch().await?;
         let row = write.lock_room_head(room.nid).await?;
         let extremities = homeserver
             .events(&row.forward_extremities)
@@ -143,6 +172,7 @@ impl<'a> Batch<'a> {
             events: HashMap::new(),
             redacted: Vec::new(),
             _permit: permit,
+            stream,
         })
     }
 
@@ -156,6 +186,7 @@ impl<'a> Batch<'a> {
     ) -> Result<(Batch<'a>, RoomRef, Appended)> {
         let permit = homeserver.rooms.writers.permit().await;
         let write = homeserver.store.begin().await?;
+        let stream = homeserver.begin_stream_batch().await?;
         let empty = Node::empty();
         let empty_root = write.insert_state_node(&empty).await?;
         let mut nodes = Layered::new(&homeserver.rooms.nodes);
@@ -181,6 +212,7 @@ impl<'a> Batch<'a> {
             events: HashMap::new(),
             redacted: Vec::new(),
             _permit: permit,
+            stream,
         };
         let built = batch.build(create, room_id.as_ref()).await?;
         let room_id = built.pdu.room_id().clone();
@@ -210,20 +242,34 @@ impl<'a> Batch<'a> {
         self.persist(built).await
     }
 
-    /// Runs `drafts` as a unit: all are persisted, or none (the batch goes
-    /// on either way).
-    pub async fn append_all(&mut self, drafts: Vec<EventDraft>) -> Result<Vec<Appended>> {
-        self.write.savepoint().await?;
+    /// Runs `drafts` as a unit: all are persisted, or none. A refused job
+    /// leaves the batch as it was; a fatal error leaves it unusable.
+    pub async fn append_all(&mut self, drafts: Vec<EventDraft>) -> Result<Vec<Appended>, JobError> {
+        let room_id = self.room.room_id.clone();
+        if let [_] = drafts.as_slice() {
+            // One event needs no savepoint: building it writes nothing, so
+            // a refusal leaves the transaction as it was, and a failure
+            // while storing it is fatal to the batch anyway. Most jobs are
+            // one message; this saves them a round trip.
+            let draft = drafts.into_iter().next().expect("one draft");
+            let built = self
+                .build(draft, Some(&room_id))
+                .await
+                .map_err(JobError::from)?;
+            return Ok(vec![self.persist(built).await.map_err(JobError::Fatal)?]);
+        }
+        self.write.savepoint().await.map_err(fatal)?;
         let head = self.head.clone();
         let mut appended = Vec::with_capacity(drafts.len());
         for draft in drafts {
-            match self.append(draft).await {
+            match self.append(draft).await.map_err(JobError::from) {
                 Ok(event) => appended.push(event),
-                Err(error) => {
-                    self.write.rollback_to_savepoint().await?;
+                Err(JobError::Refused(error)) => {
+                    self.write.rollback_to_savepoint().await.map_err(fatal)?;
                     self.head = head;
-                    return Err(error);
+                    return Err(JobError::Refused(error));
                 }
+                Err(fatal) => return Err(fatal),
             }
         }
         Ok(appended)
@@ -478,8 +524,17 @@ impl<'a> Batch<'a> {
                 relates_to_nid,
                 rel_type,
                 json: &json,
+                transaction: draft.transaction.as_ref().map(|txn| {
+                    (
+                        txn.user_id.as_str(),
+                        txn.device_id.as_str(),
+                        txn.txn_id.as_str(),
+                    )
+                }),
+                now_ms: now_ms(),
             })
             .await?;
+        self.stream.allocated(stream_ordering);
 
         if let Some(state_key_nid) = state_key_nid {
             let key = StateKey {
@@ -508,11 +563,6 @@ impl<'a> Batch<'a> {
         }
         if let Some(target) = redacts {
             self.redact(target, nid).await?;
-        }
-        if let Some(txn) = &draft.transaction {
-            self.write
-                .insert_transaction(&txn.user_id, &txn.device_id, &txn.txn_id, nid, now_ms())
-                .await?;
         }
         self.head.extremities = vec![(nid, pdu.event_id().clone())];
         self.head.max_depth = depth;

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::build::{Batch, EventDraft};
 use crate::accounts::{AVATAR_URL, DISPLAYNAME};
 use crate::clock::now_ms;
+use crate::rate_limits::Action;
 use crate::{Error, Homeserver, Result};
 
 /// The state a preset sets (`private_chat`, `trusted_private_chat`,
@@ -46,7 +47,9 @@ const CREATABLE: [RoomVersionId; 3] = [RoomVersionId::V10, RoomVersionId::V11, R
 
 impl Homeserver {
     /// Creates a room for `creator`; returns its ID.
-    pub async fn create_room(&self, creator: &UserId, request: CreateRoom) -> Result<RoomId> {
+    pub async fn create_room(&self, creator: &UserId, mut request: CreateRoom) -> Result<RoomId> {
+        self.rate_limits
+            .check(Action::RoomCreation, creator.as_str())?;
         let version = match &request.room_version {
             None => RoomVersionId::DEFAULT,
             Some(wanted) => wanted
@@ -63,6 +66,16 @@ impl Homeserver {
             }
             self.require_local_account(invitee).await?;
         }
+        // A user who blocks invites is left out; the room is still made.
+        let mut welcome = Vec::with_capacity(request.invite.len());
+        for invitee in std::mem::take(&mut request.invite) {
+            match self.refuse_blocked_invite(&invitee).await {
+                Ok(()) => welcome.push(invitee),
+                Err(Error::InviteBlocked(why)) => tracing::info!(%creator, "createRoom: {why}"),
+                Err(other) => return Err(other),
+            }
+        }
+        request.invite = welcome;
         let alias = match &request.room_alias_name {
             Some(localpart) => Some(self.new_local_alias(localpart).await?),
             None => None,

@@ -11,6 +11,7 @@ use super::build::{EventDraft, RoomRef};
 use super::create::object;
 use super::membership_of;
 use crate::accounts::{Session, AVATAR_URL, DISPLAYNAME};
+use crate::rate_limits::Action;
 use crate::{Error, Homeserver, Result};
 
 /// What a membership request does to its target.
@@ -49,6 +50,14 @@ impl Homeserver {
         change: MembershipChange,
         reason: Option<String>,
     ) -> Result<hanse_protocol::identifiers::EventId> {
+        let limited = match change {
+            MembershipChange::Join | MembershipChange::Knock => Some(Action::Join),
+            MembershipChange::Invite => Some(Action::Invite),
+            _ => None,
+        };
+        if let Some(action) = limited {
+            self.rate_limits.check(action, session.user_id.as_str())?;
+        }
         let room = self.room(room_id).await?;
         let root = self.current_root(&room).await?;
         let current = self.membership_at(root, target).await?;
@@ -58,7 +67,10 @@ impl Homeserver {
             )));
         }
         match change {
-            MembershipChange::Invite => self.require_local_account(target).await?,
+            MembershipChange::Invite => {
+                self.require_local_account(target).await?;
+                self.refuse_blocked_invite(target).await?;
+            }
             MembershipChange::Unban if current.as_deref() != Some("ban") => {
                 return Err(Error::Forbidden(format!("{target} is not banned")));
             }

@@ -1,6 +1,7 @@
 //! Rooms and their events: the local half of the event pipeline
 //! (DESIGN.md), and what the client-server API does with rooms.
 
+mod aggregations;
 mod build;
 mod create;
 mod directory;
@@ -11,6 +12,7 @@ mod reports;
 mod send;
 mod state;
 pub mod state_trie;
+mod stream;
 mod timeline;
 mod user_directory;
 mod visibility;
@@ -30,7 +32,7 @@ pub use directory::{PublicRooms, PublicRoomsQuery};
 pub use events::StoredEvent;
 pub use membership::MembershipChange;
 pub use relations::{Relations, RelationsQuery};
-pub use timeline::{Context, EventFilter, Messages, MessagesQuery};
+pub use timeline::{Context, Messages, MessagesQuery};
 
 use build::RoomRef;
 use events::EventCache;
@@ -46,6 +48,10 @@ pub struct Rooms {
     events: EventCache,
     interner: Interner,
     writers: Writers,
+    stream: stream::StreamTracker,
+    /// Room IDs to their number and version, which never change: every
+    /// request naming a room looks it up.
+    refs: std::sync::Mutex<lru::LruCache<RoomId, RoomRef>>,
 }
 
 impl std::fmt::Debug for Rooms {
@@ -54,10 +60,12 @@ impl std::fmt::Debug for Rooms {
     }
 }
 
-/// Sizes of the caches, in entries.
+/// Sizes of the caches, in entries. A parsed event takes about 6 KB, so
+/// the event cache stays under 60 MB.
 const NODE_CACHE: usize = 200_000;
-const EVENT_CACHE: usize = 50_000;
+const EVENT_CACHE: usize = 10_000;
 const KEY_CACHE: usize = 200_000;
+const ROOM_CACHE: usize = 10_000;
 
 impl Rooms {
     /// Room machinery for a store of at most `connections` connections.
@@ -68,13 +76,28 @@ impl Rooms {
             events: EventCache::new(size(EVENT_CACHE)),
             interner: Interner::new(size(KEY_CACHE)),
             writers: Writers::new(connections),
+            stream: stream::StreamTracker::default(),
+            refs: std::sync::Mutex::new(lru::LruCache::new(size(ROOM_CACHE))),
         }
+    }
+}
+
+impl Rooms {
+    fn cached_ref<T>(&self, f: impl FnOnce(&mut lru::LruCache<RoomId, RoomRef>) -> T) -> T {
+        f(&mut self
+            .refs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 }
 
 impl Homeserver {
     /// The room, or M_NOT_FOUND.
     pub(crate) async fn room(&self, room_id: &RoomId) -> Result<RoomRef> {
+        let cached = self.rooms.cached_ref(|refs| refs.get(room_id).cloned());
+        if let Some(room) = cached {
+            return Ok(room);
+        }
         let row = self
             .store
             .room_by_id(room_id.as_str())
@@ -84,11 +107,14 @@ impl Homeserver {
             .room_version
             .parse()
             .map_err(|_| Error::Internal(format!("room {room_id} has an unknown version")))?;
-        Ok(RoomRef {
+        let room = RoomRef {
             nid: row.room_nid,
             room_id: room_id.clone(),
             version,
-        })
+        };
+        self.rooms
+            .cached_ref(|refs| refs.put(room_id.clone(), room.clone()));
+        Ok(room)
     }
 
     /// The events at `pairs` of the state rooted at `root` (`None` where

@@ -1,10 +1,11 @@
 //! Sending events: messages, state and redactions from clients.
 
 use hanse_protocol::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
-use hanse_protocol::identifiers::{EventId, RoomAlias, RoomId};
+use hanse_protocol::identifiers::{EventId, RoomAlias, RoomId, UserId};
 
 use super::build::{ClientTransaction, EventDraft};
 use crate::accounts::Session;
+use crate::rate_limits::Action;
 use crate::{Error, Homeserver, Result};
 
 impl Homeserver {
@@ -21,6 +22,8 @@ impl Homeserver {
         if let Some(event_id) = self.sent_in_transaction(session, txn_id).await? {
             return Ok(event_id);
         }
+        self.rate_limits
+            .check(Action::Message, session.user_id.as_str())?;
         let room = self.room(room_id).await?;
         let mut draft = EventDraft::new(event_type, &session.user_id, content);
         if event_type == "m.room.redaction" && !room.version.rules().redacts_in_content {
@@ -47,12 +50,23 @@ impl Homeserver {
         if event_type == "m.room.canonical_alias" {
             self.check_canonical_alias(room_id, &content).await?;
         }
+        if event_type == "m.room.member"
+            && content.get("membership") == Some(&CanonicalJsonValue::String("invite".into()))
+        {
+            if let Ok(invitee) = UserId::parse(state_key) {
+                if invitee.server_name() == &self.identity.server_name {
+                    self.refuse_blocked_invite(&invitee).await?;
+                }
+            }
+        }
         let root = self.current_root(&room).await?;
         if let Some(current) = self.state_event_at(root, event_type, state_key).await? {
             if current.pdu.content() == &content && current.pdu.sender() == &session.user_id {
                 return Ok(current.pdu.event_id().clone());
             }
         }
+        self.rate_limits
+            .check(Action::Message, session.user_id.as_str())?;
         let draft = EventDraft::state(event_type, state_key, &session.user_id, content);
         let appended = self.append_events(&room, vec![draft]).await?;
         Ok(appended[0].event_id.clone())
@@ -70,6 +84,8 @@ impl Homeserver {
         if let Some(event_id) = self.sent_in_transaction(session, txn_id).await? {
             return Ok(event_id);
         }
+        self.rate_limits
+            .check(Action::Message, session.user_id.as_str())?;
         let room = self.room(room_id).await?;
         let mut content = CanonicalJsonObject::new();
         if let Some(reason) = reason {

@@ -9,8 +9,10 @@ use serde_json::{json, Map, Value};
 
 use super::events::StoredEvent;
 use super::membership_of;
+use super::state_trie::{EventNid, NodeNid};
 use super::visibility::ReadableState;
 use crate::accounts::Session;
+use crate::filters::RoomEventFilter;
 use crate::store::Direction;
 use crate::{Error, Homeserver, Result};
 
@@ -21,17 +23,7 @@ pub struct MessagesQuery {
     pub to: Option<String>,
     pub backward: bool,
     pub limit: usize,
-    pub filter: EventFilter,
-}
-
-/// The parts of a RoomEventFilter that select events.
-#[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    pub types: Option<Vec<String>>,
-    pub not_types: Vec<String>,
-    pub senders: Option<Vec<String>>,
-    pub not_senders: Vec<String>,
-    pub contains_url: Option<bool>,
+    pub filter: RoomEventFilter,
 }
 
 /// A page of timeline.
@@ -41,6 +33,8 @@ pub struct Messages {
     pub start: String,
     /// Absent when there is nothing more in that direction.
     pub end: Option<String>,
+    /// With lazy loading: the member events of the chunk's senders.
+    pub state: Vec<Value>,
 }
 
 /// An event in its surroundings (GET /context).
@@ -59,50 +53,6 @@ pub const MAX_MESSAGES_LIMIT: usize = 1000;
 /// How many candidate events /messages examines per page at most, so that
 /// a long stretch of invisible events cannot make one request unbounded.
 const MAX_EXAMINED: usize = 5_000;
-
-impl EventFilter {
-    fn matches(&self, event: &StoredEvent) -> bool {
-        let pdu = &event.pdu;
-        let matches_pattern = |pattern: &String, value: &str| match pattern.strip_suffix('*') {
-            Some(prefix) => value.starts_with(prefix),
-            None => pattern == value,
-        };
-        let event_type = pdu.event_type();
-        if let Some(types) = &self.types {
-            if !types.iter().any(|t| matches_pattern(t, event_type)) {
-                return false;
-            }
-        }
-        if self
-            .not_types
-            .iter()
-            .any(|t| matches_pattern(t, event_type))
-        {
-            return false;
-        }
-        let sender = pdu.sender().as_str();
-        if let Some(senders) = &self.senders {
-            if !senders.iter().any(|s| s == sender) {
-                return false;
-            }
-        }
-        if self.not_senders.iter().any(|s| s == sender) {
-            return false;
-        }
-        if let Some(contains_url) = self.contains_url {
-            let has_url = matches!(
-                pdu.content().get("url"),
-                Some(hanse_protocol::canonical_json::CanonicalJsonValue::String(
-                    _
-                ))
-            );
-            if has_url != contains_url {
-                return false;
-            }
-        }
-        true
-    }
-}
 
 /// Pagination tokens are positions in the event stream: `s<position>`.
 pub(crate) fn parse_token(token: &str) -> Result<i64> {
@@ -158,12 +108,20 @@ impl Homeserver {
         } else {
             Direction::Forward
         };
+        // Nothing beyond the persisted position: an event still being
+        // committed below it must not fall behind the tokens returned.
+        let persisted = self.persisted_position().await?;
         let from = match &query.from {
+            Some(from) if query.backward => parse_token(from)?.min(persisted + 1),
             Some(from) => parse_token(from)?,
-            None if query.backward => self.store.max_stream_ordering().await? + 1,
+            None if query.backward => persisted + 1,
             None => 0,
         };
         let to = query.to.as_deref().map(parse_token).transpose()?;
+        let to = match direction {
+            Direction::Forward => Some(to.map_or(persisted, |to| to.min(persisted))),
+            Direction::Backward => to,
+        };
         let limit = query.limit.clamp(1, MAX_MESSAGES_LIMIT);
 
         let mut chunk = Vec::new();
@@ -197,11 +155,38 @@ impl Homeserver {
                 break;
             }
         }
+        let state = match chunk.first() {
+            Some(first) if query.filter.lazy_load_members => {
+                let members = self.senders_members(first.state_before, &chunk).await?;
+                self.client_events(viewer, &members).await?
+            }
+            _ => Vec::new(),
+        };
         Ok(Messages {
             chunk: self.client_events(viewer, &chunk).await?,
             start: token(from),
             end: (!exhausted).then(|| token(position)),
+            state,
         })
+    }
+
+    /// The member events, in the state rooted at `root`, of the senders of
+    /// `events`.
+    async fn senders_members(
+        &self,
+        root: NodeNid,
+        events: &[Arc<StoredEvent>],
+    ) -> Result<Vec<Arc<StoredEvent>>> {
+        let mut senders: Vec<&str> = events.iter().map(|e| e.pdu.sender().as_str()).collect();
+        senders.sort_unstable();
+        senders.dedup();
+        let pairs: Vec<(&str, &str)> = senders.iter().map(|s| ("m.room.member", *s)).collect();
+        Ok(self
+            .state_at(root, &pairs)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// An event with what came just before and after it
@@ -213,7 +198,7 @@ impl Homeserver {
         room_id: &RoomId,
         event_id: &EventId,
         limit: usize,
-        filter: EventFilter,
+        filter: RoomEventFilter,
     ) -> Result<Context> {
         let event = self.room_event(viewer, room_id, event_id).await?;
         let stored = self
@@ -223,12 +208,16 @@ impl Homeserver {
         let position = stored.stream_ordering;
         let before_limit = limit / 2;
         let after_limit = limit - before_limit;
+        let lazy = filter.lazy_load_members;
         let page = |backward: bool, limit: usize| MessagesQuery {
             from: Some(token(position)),
             to: None,
             backward,
             limit,
-            filter: filter.clone(),
+            filter: RoomEventFilter {
+                lazy_load_members: false,
+                ..filter.clone()
+            },
         };
         let before = match before_limit {
             0 => None,
@@ -238,7 +227,21 @@ impl Homeserver {
             0 => None,
             n => Some(self.messages(viewer, room_id, page(false, n)).await?),
         };
-        let state = self.state_after(stored).await?;
+        let mut state = self.state_after(stored).await?;
+        if lazy {
+            // Of the members, only those who sent what is shown.
+            let shown: Vec<&Value> = [&before, &after]
+                .into_iter()
+                .flatten()
+                .flat_map(|page| &page.chunk)
+                .chain(std::iter::once(&event))
+                .collect();
+            let senders: Vec<&str> = shown.iter().filter_map(|e| e["sender"].as_str()).collect();
+            state.retain(|e| {
+                e.pdu.event_type() != "m.room.member"
+                    || e.pdu.state_key().is_some_and(|key| senders.contains(&key))
+            });
+        }
         Ok(Context {
             start: before
                 .as_ref()
@@ -386,13 +389,44 @@ impl Homeserver {
     }
 
     /// Events in the client format, with what `unsigned` must say: the
-    /// redaction that emptied an event, and the transaction ID to the
-    /// device that sent it.
+    /// redaction that emptied an event, the transaction ID to the device
+    /// that sent it, and the bundled aggregations of its children.
     pub(crate) async fn client_events(
         &self,
         viewer: &Session,
         events: &[Arc<StoredEvent>],
     ) -> Result<Vec<Value>> {
+        self.render_events(viewer, events, true).await
+    }
+
+    /// As [`Homeserver::client_events`]; `threads`: whether thread roots
+    /// get their thread summed up (not for a thread's latest reply, which
+    /// cannot be a root).
+    async fn render_events(
+        &self,
+        viewer: &Session,
+        events: &[Arc<StoredEvent>],
+        threads: bool,
+    ) -> Result<Vec<Value>> {
+        let mut bundles = self.bundled_aggregations(viewer, events, threads).await?;
+        let (roots, latest): (Vec<EventNid>, Vec<Arc<StoredEvent>>) =
+            std::mem::take(&mut bundles.latest_replies)
+                .into_iter()
+                .unzip();
+        let rendered_latest = if latest.is_empty() {
+            Vec::new()
+        } else {
+            Box::pin(self.render_events(viewer, &latest, false)).await?
+        };
+        for (root, rendered) in roots.iter().zip(rendered_latest) {
+            if let Some(thread) = bundles
+                .relations
+                .get_mut(root)
+                .and_then(|relations| relations.get_mut("m.thread"))
+            {
+                thread["latest_event"] = rendered;
+            }
+        }
         let redactions: Vec<i64> = events.iter().filter_map(|e| e.redacted_by).collect();
         let redactions = self.events(&redactions).await?;
         let own: Vec<i64> = events
@@ -417,6 +451,9 @@ impl Homeserver {
             }
             if let Some(txn_id) = transactions.get(&event.nid) {
                 value["unsigned"]["transaction_id"] = json!(txn_id);
+            }
+            if let Some(relations) = bundles.relations.remove(&event.nid) {
+                value["unsigned"]["m.relations"] = Value::Object(relations);
             }
             out.push(value);
         }

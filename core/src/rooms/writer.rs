@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::build::{Appended, Batch, EventDraft, RoomRef};
+use super::build::{Appended, Batch, EventDraft, JobError, RoomRef};
 use crate::{Error, Homeserver, Result};
 
 /// Events that must be persisted together, and who waits for them.
@@ -126,9 +126,7 @@ impl Homeserver {
         for job in jobs {
             match batch.append_all(job.drafts).await {
                 Ok(appended) => answers.push((job.reply, Ok(appended))),
-                Err(Error::Store(error)) => {
-                    // The transaction is unusable; nothing of it commits.
-                    let error = Error::Store(error);
+                Err(JobError::Fatal(error)) => {
                     tracing::error!(%error, "room write failed");
                     fail_all(
                         answers
@@ -139,7 +137,7 @@ impl Homeserver {
                     );
                     return;
                 }
-                Err(error) => answers.push((job.reply, Err(error))),
+                Err(JobError::Refused(error)) => answers.push((job.reply, Err(error))),
             }
         }
         match batch.commit().await {

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::prepared::Prepared;
 use super::{Store, StoreError};
 
 /// A local account as stored.
@@ -46,7 +47,7 @@ impl Store {
         let inserted = self
             .client()
             .await?
-            .execute(
+            .cached_execute(
                 "INSERT INTO accounts (user_id, localpart, password_hash, is_admin, is_guest, created_ts)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 &[
@@ -66,7 +67,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user_id = $1"),
                 &[&user_id],
             )
@@ -79,7 +80,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_ts, user_id"),
                 &[],
             )
@@ -91,7 +92,7 @@ impl Store {
         Ok(self
             .client()
             .await?
-            .query_opt("SELECT 1 FROM accounts WHERE localpart = $1", &[&localpart])
+            .cached_query_opt("SELECT 1 FROM accounts WHERE localpart = $1", &[&localpart])
             .await?
             .is_some())
     }
@@ -100,7 +101,7 @@ impl Store {
         let updated = self
             .client()
             .await?
-            .execute(
+            .cached_execute(
                 "UPDATE accounts SET password_hash = $2
                  WHERE user_id = $1 AND deactivated_ts IS NULL",
                 &[&user_id, &hash],
@@ -115,17 +116,17 @@ impl Store {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let updated = tx
-            .execute(
+            .cached_execute(
                 "UPDATE accounts SET deactivated_ts = $2, password_hash = NULL
                  WHERE user_id = $1 AND deactivated_ts IS NULL",
                 &[&user_id, &now_ms],
             )
             .await?;
-        tx.execute("DELETE FROM devices WHERE user_id = $1", &[&user_id])
+        tx.cached_execute("DELETE FROM devices WHERE user_id = $1", &[&user_id])
             .await?;
-        tx.execute("DELETE FROM profile_fields WHERE user_id = $1", &[&user_id])
+        tx.cached_execute("DELETE FROM profile_fields WHERE user_id = $1", &[&user_id])
             .await?;
-        tx.execute("DELETE FROM uia_sessions WHERE user_id = $1", &[&user_id])
+        tx.cached_execute("DELETE FROM uia_sessions WHERE user_id = $1", &[&user_id])
             .await?;
         tx.commit().await?;
         Ok(updated == 1)
@@ -136,7 +137,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 "SELECT field, value FROM profile_fields WHERE user_id = $1",
                 &[&user_id],
             )
@@ -155,7 +156,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.client()
             .await?
-            .execute(
+            .cached_execute(
                 "INSERT INTO profile_fields (user_id, field, value) VALUES ($1, $2, $3)
                  ON CONFLICT (user_id, field) DO UPDATE SET value = EXCLUDED.value",
                 &[&user_id, &field, value],
@@ -167,7 +168,7 @@ impl Store {
     pub async fn delete_profile_field(&self, user_id: &str, field: &str) -> Result<(), StoreError> {
         self.client()
             .await?
-            .execute(
+            .cached_execute(
                 "DELETE FROM profile_fields WHERE user_id = $1 AND field = $2",
                 &[&user_id, &field],
             )

@@ -1,5 +1,6 @@
 //! Devices of local accounts.
 
+use super::prepared::Prepared;
 use super::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +32,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.client()
             .await?
-            .execute(
+            .cached_execute(
                 "INSERT INTO devices (user_id, device_id, display_name, created_ts)
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 &[&user_id, &device_id, &display_name, &now_ms],
@@ -44,7 +45,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 "SELECT device_id, display_name, last_seen_ts, last_seen_ip FROM devices
                  WHERE user_id = $1 ORDER BY created_ts, device_id",
                 &[&user_id],
@@ -61,7 +62,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 "SELECT device_id, display_name, last_seen_ts, last_seen_ip FROM devices
                  WHERE user_id = $1 AND device_id = $2",
                 &[&user_id, &device_id],
@@ -80,7 +81,7 @@ impl Store {
         let updated = self
             .client()
             .await?
-            .execute(
+            .cached_execute(
                 "UPDATE devices SET display_name = $3 WHERE user_id = $1 AND device_id = $2",
                 &[&user_id, &device_id, &display_name],
             )
@@ -97,7 +98,7 @@ impl Store {
         Ok(self
             .client()
             .await?
-            .execute(
+            .cached_execute(
                 "DELETE FROM devices WHERE user_id = $1 AND device_id = ANY($2)",
                 &[&user_id, &device_ids],
             )
@@ -113,7 +114,7 @@ impl Store {
         Ok(self
             .client()
             .await?
-            .execute(
+            .cached_execute(
                 "DELETE FROM devices WHERE user_id = $1 AND device_id IS DISTINCT FROM $2",
                 &[&user_id, &keep],
             )
@@ -130,7 +131,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.client()
             .await?
-            .execute(
+            .cached_execute(
                 "UPDATE devices SET last_seen_ts = $3, last_seen_ip = COALESCE($4, last_seen_ip)
                  WHERE user_id = $1 AND device_id = $2",
                 &[&user_id, &device_id, &now_ms, &ip],

@@ -1,6 +1,7 @@
 //! Events: stored once, as signed canonical JSON with the columns queries
 //! need beside it.
 
+use super::prepared::Prepared;
 use super::{Store, StoreError, Write};
 
 /// An event as stored.
@@ -30,6 +31,20 @@ pub struct NewEventRow<'a> {
     pub relates_to_nid: Option<i64>,
     pub rel_type: Option<&'a str>,
     pub json: &'a str,
+    /// The client transaction that sent it: (user ID, device ID, txn ID).
+    pub transaction: Option<(&'a str, &'a str, &'a str)>,
+    pub now_ms: i64,
+}
+
+/// What the database sums up of one thread.
+#[derive(Debug, Clone)]
+pub struct ThreadSummaryRow {
+    pub root: i64,
+    pub count: i64,
+    /// Whether the asked-about sender wrote a reply.
+    pub participated: bool,
+    /// The newest replies, newest first.
+    pub newest: Vec<i64>,
 }
 
 const EVENT_COLUMNS: &str = "e.event_nid, e.event_id, e.room_nid, r.room_version, \
@@ -61,7 +76,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 &format!(
                     "SELECT {EVENT_COLUMNS} FROM events e JOIN rooms r USING (room_nid)
                      WHERE e.event_nid = ANY($1)"
@@ -76,7 +91,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 &format!(
                     "SELECT {EVENT_COLUMNS} FROM events e JOIN rooms r USING (room_nid)
                      WHERE e.event_id = $1"
@@ -115,7 +130,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(sql, &[&room_nid, &from, &to, &limit])
+            .cached_query(sql, &[&room_nid, &from, &to, &limit])
             .await?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
@@ -139,7 +154,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(sql, &[&room_nid, &ts, &limit])
+            .cached_query(sql, &[&room_nid, &ts, &limit])
             .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
@@ -171,9 +186,63 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(sql, &[&parent, &rel_type, &from, &limit])
+            .cached_query(sql, &[&parent, &rel_type, &from, &limit])
             .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// For each of `roots` with thread replies: the number of replies,
+    /// whether `sender` wrote one, and the newest `newest` of them (newest
+    /// first).
+    pub async fn thread_summaries(
+        &self,
+        roots: &[i64],
+        sender: Option<i64>,
+        newest: i32,
+    ) -> Result<Vec<ThreadSummaryRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .cached_query(
+                "SELECT relates_to_nid, count(*), coalesce(bool_or(sender_nid = $2), false),
+                        (array_agg(event_nid ORDER BY stream_ordering DESC))[1:$3]
+                 FROM events
+                 WHERE relates_to_nid = ANY($1) AND rel_type = 'm.thread'
+                 GROUP BY relates_to_nid",
+                &[&roots, &sender, &newest],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ThreadSummaryRow {
+                root: row.get(0),
+                count: row.get(1),
+                participated: row.get(2),
+                newest: row.get(3),
+            })
+            .collect())
+    }
+
+    /// Edits (m.replace) and references (m.reference) of `parents`:
+    /// (parent, rel_type, child), oldest first.
+    pub async fn edits_and_references(
+        &self,
+        parents: &[i64],
+    ) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .cached_query(
+                "SELECT relates_to_nid, rel_type, event_nid FROM events
+                 WHERE relates_to_nid = ANY($1) AND rel_type IN ('m.replace', 'm.reference')
+                 ORDER BY stream_ordering",
+                &[&parents],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect())
     }
 
     /// Thread roots of the room with the stream position of their latest
@@ -187,7 +256,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 "SELECT relates_to_nid, max(stream_ordering) AS latest FROM events
                  WHERE room_nid = $1 AND rel_type = 'm.thread' AND relates_to_nid IS NOT NULL
                  GROUP BY relates_to_nid
@@ -209,7 +278,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_one(
+            .cached_query_one(
                 "SELECT EXISTS (
                      SELECT 1 FROM events e JOIN state_keys k ON k.state_key_nid = e.sender_nid
                      WHERE k.state_key = $2
@@ -230,7 +299,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 "SELECT event_nid, txn_id FROM event_transactions
                  WHERE event_nid = ANY($1) AND user_id = $2 AND device_id = $3",
                 &[&nids, &user_id, &device_id],
@@ -244,7 +313,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_one("SELECT COALESCE(MAX(stream_ordering), 0) FROM events", &[])
+            .cached_query_one("SELECT COALESCE(MAX(stream_ordering), 0) FROM events", &[])
             .await?;
         Ok(row.get(0))
     }
@@ -259,7 +328,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 "SELECT e.event_id FROM event_transactions t JOIN events e USING (event_nid)
                  WHERE t.user_id = $1 AND t.device_id = $2 AND t.txn_id = $3",
                 &[&user_id, &device_id, &txn_id],
@@ -271,15 +340,30 @@ impl Store {
 
 impl Write {
     /// Inserts the event; returns its number and stream position.
+    /// Inserts an event, and the client transaction that sent it if any,
+    /// in one statement (one round trip); returns its number and stream
+    /// position.
     pub async fn insert_event(&self, event: &NewEventRow<'_>) -> Result<(i64, i64), StoreError> {
+        let (user_id, device_id, txn_id) = match event.transaction {
+            Some((user, device, txn)) => (Some(user), Some(device), Some(txn)),
+            None => (None, None, None),
+        };
         let row = self
             .client()
-            .query_one(
-                "INSERT INTO events (event_id, room_nid, type_nid, state_key_nid, sender_nid,
-                                     depth, origin_server_ts, state_before, relates_to_nid,
-                                     rel_type, json)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 RETURNING event_nid, stream_ordering",
+            .cached_query_one(
+                "WITH inserted AS (
+                     INSERT INTO events (event_id, room_nid, type_nid, state_key_nid, sender_nid,
+                                         depth, origin_server_ts, state_before, relates_to_nid,
+                                         rel_type, json)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     RETURNING event_nid, stream_ordering
+                 ), sent AS (
+                     INSERT INTO event_transactions (user_id, device_id, txn_id, event_nid,
+                                                     created_ts)
+                     SELECT $12::text, $13::text, $14::text, event_nid, $15 FROM inserted
+                     WHERE $14::text IS NOT NULL
+                 )
+                 SELECT event_nid, stream_ordering FROM inserted",
                 &[
                     &event.event_id,
                     &event.room_nid,
@@ -292,6 +376,10 @@ impl Write {
                     &event.relates_to_nid,
                     &event.rel_type,
                     &event.json,
+                    &user_id,
+                    &device_id,
+                    &txn_id,
+                    &event.now_ms,
                 ],
             )
             .await?;
@@ -302,31 +390,12 @@ impl Write {
     pub async fn event_nid(&self, event_id: &str) -> Result<Option<i64>, StoreError> {
         let row = self
             .client()
-            .query_opt(
+            .cached_query_opt(
                 "SELECT event_nid FROM events WHERE event_id = $1",
                 &[&event_id],
             )
             .await?;
         Ok(row.map(|row| row.get(0)))
-    }
-
-    /// Records that a device sent `event_nid` under `txn_id`.
-    pub async fn insert_transaction(
-        &self,
-        user_id: &str,
-        device_id: &str,
-        txn_id: &str,
-        event_nid: i64,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.client()
-            .execute(
-                "INSERT INTO event_transactions (user_id, device_id, txn_id, event_nid, created_ts)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[&user_id, &device_id, &txn_id, &event_nid, &now_ms],
-            )
-            .await?;
-        Ok(())
     }
 
     /// Replaces an event's JSON by its redacted form: the original content
@@ -338,7 +407,7 @@ impl Write {
         redacted_by: i64,
     ) -> Result<(), StoreError> {
         self.client()
-            .execute(
+            .cached_execute(
                 "UPDATE events SET json = $2, redacted_by = $3,
                                    relates_to_nid = NULL, rel_type = NULL
                  WHERE event_nid = $1",

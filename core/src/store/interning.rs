@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use super::prepared::Prepared;
 use super::{Store, StoreError};
 
 impl Store {
@@ -17,14 +18,14 @@ impl Store {
     ) -> Result<HashMap<String, i32>, StoreError> {
         let client = self.client().await?;
         client
-            .execute(
+            .cached_execute(
                 "INSERT INTO event_types (event_type) SELECT unnest($1::text[])
                  ON CONFLICT DO NOTHING",
                 &[&event_types],
             )
             .await?;
         let rows = client
-            .query(
+            .cached_query(
                 "SELECT event_type, type_nid FROM event_types WHERE event_type = ANY($1)",
                 &[&event_types],
             )
@@ -39,14 +40,14 @@ impl Store {
     ) -> Result<HashMap<String, i64>, StoreError> {
         let client = self.client().await?;
         client
-            .execute(
+            .cached_execute(
                 "INSERT INTO state_keys (state_key) SELECT unnest($1::text[])
                  ON CONFLICT DO NOTHING",
                 &[&state_keys],
             )
             .await?;
         let rows = client
-            .query(
+            .cached_query(
                 "SELECT state_key, state_key_nid FROM state_keys WHERE state_key = ANY($1)",
                 &[&state_keys],
             )
@@ -62,7 +63,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 "SELECT event_type, type_nid FROM event_types WHERE event_type = ANY($1)",
                 &[&event_types],
             )
@@ -78,7 +79,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 "SELECT state_key, state_key_nid FROM state_keys WHERE state_key = ANY($1)",
                 &[&state_keys],
             )
@@ -94,13 +95,13 @@ impl Store {
     ) -> Result<(HashMap<i32, String>, HashMap<i64, String>), StoreError> {
         let client = self.client().await?;
         let types = client
-            .query(
+            .cached_query(
                 "SELECT type_nid, event_type FROM event_types WHERE type_nid = ANY($1)",
                 &[&type_nids],
             )
             .await?;
         let keys = client
-            .query(
+            .cached_query(
                 "SELECT state_key_nid, state_key FROM state_keys WHERE state_key_nid = ANY($1)",
                 &[&state_key_nids],
             )

@@ -1,6 +1,7 @@
 //! The media repository's metadata: uploads, pending asynchronous uploads,
 //! cached thumbnails, and which stored files are still referred to.
 
+use super::prepared::Prepared;
 use super::{Store, StoreError, Write};
 
 /// One mxc URI as stored.
@@ -73,7 +74,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 &format!("SELECT {MEDIA_COLUMNS} FROM media WHERE origin = $1 AND media_id = $2"),
                 &[&origin, &media_id],
             )
@@ -86,7 +87,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_one(
+            .cached_query_one(
                 "SELECT coalesce(sum(size), 0)::BIGINT FROM media
                  WHERE uploader = $1 AND deleted_ts IS NULL",
                 &[&uploader],
@@ -109,14 +110,14 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         client
-            .execute(
+            .cached_execute(
                 "DELETE FROM media WHERE uploader = $1 AND sha256 IS NULL
                  AND unused_expires_ts <= $2",
                 &[&uploader, &now_ms],
             )
             .await?;
         let inserted = client
-            .execute(
+            .cached_execute(
                 "INSERT INTO media (origin, media_id, uploader, created_ts, unused_expires_ts)
                  SELECT $1, $2, $3, $4, $5
                  WHERE (SELECT count(*) FROM media WHERE uploader = $3 AND sha256 IS NULL
@@ -134,6 +135,23 @@ impl Store {
         Ok(inserted == 1)
     }
 
+    /// When the user's first pending asynchronous upload lapses.
+    pub async fn first_pending_media_expiry(
+        &self,
+        uploader: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .cached_query_one(
+                "SELECT min(unused_expires_ts) FROM media
+                 WHERE uploader = $1 AND sha256 IS NULL AND deleted_ts IS NULL",
+                &[&uploader],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
     /// Every local media row created before `before_ms` and not deleted.
     pub async fn media_created_before(
         &self,
@@ -143,7 +161,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 "SELECT media_id FROM media WHERE origin = $1 AND created_ts < $2
                  AND deleted_ts IS NULL ORDER BY created_ts",
                 &[&origin, &before_ms],
@@ -164,7 +182,7 @@ impl Store {
         let write = self.begin().await?;
         let client = write.client();
         let Some(row) = client
-            .query_opt(
+            .cached_query_opt(
                 "UPDATE media SET deleted_ts = $3
                  WHERE origin = $1 AND media_id = $2 AND deleted_ts IS NULL RETURNING sha256",
                 &[&origin, &media_id, &now_ms],
@@ -175,7 +193,7 @@ impl Store {
         };
         let mut hashes: Vec<String> = row.get::<_, Option<String>>(0).into_iter().collect();
         let thumbnails = client
-            .query(
+            .cached_query(
                 "DELETE FROM media_thumbnails WHERE origin = $1 AND media_id = $2
                  RETURNING sha256",
                 &[&origin, &media_id],
@@ -200,7 +218,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 "SELECT width, height, method, animated, content_type, size, sha256
                  FROM media_thumbnails WHERE origin = $1 AND media_id = $2 AND width = $3
                  AND height = $4 AND method = $5 AND animated = $6",
@@ -225,7 +243,7 @@ impl Write {
     /// it, or finding it unreferenced and removing it.
     pub async fn lock_media_file(&self, sha256: &str) -> Result<(), StoreError> {
         self.client()
-            .execute(
+            .cached_execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended('media:' || $1, 0))",
                 &[&sha256],
             )
@@ -237,7 +255,7 @@ impl Write {
     pub async fn media_file_referenced(&self, sha256: &str) -> Result<bool, StoreError> {
         let row = self
             .client()
-            .query_one(
+            .cached_query_one(
                 "SELECT EXISTS (SELECT 1 FROM media WHERE sha256 = $1 AND deleted_ts IS NULL)
                      OR EXISTS (SELECT 1 FROM media_thumbnails WHERE sha256 = $1)",
                 &[&sha256],
@@ -255,7 +273,7 @@ impl Write {
         content: &MediaContent<'_>,
     ) -> Result<(), StoreError> {
         self.client()
-            .execute(
+            .cached_execute(
                 "INSERT INTO media (origin, media_id, uploader, content_type, filename, size,
                                     sha256, created_ts, uploaded_ts)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -285,7 +303,7 @@ impl Write {
     ) -> Result<bool, StoreError> {
         let updated = self
             .client()
-            .execute(
+            .cached_execute(
                 "UPDATE media SET content_type = $4, filename = $5, size = $6, sha256 = $7,
                                   uploaded_ts = $8, unused_expires_ts = NULL
                  WHERE origin = $1 AND media_id = $2 AND uploader = $3 AND sha256 IS NULL
@@ -315,7 +333,7 @@ impl Write {
     ) -> Result<bool, StoreError> {
         let inserted = self
             .client()
-            .execute(
+            .cached_execute(
                 "INSERT INTO media_thumbnails (origin, media_id, width, height, method, animated,
                                                content_type, size, sha256, created_ts)
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10

@@ -1,13 +1,16 @@
 //! PostgreSQL storage. Every SQL statement of hanse lives below this module.
 
+mod account_data;
 mod accounts;
 mod cluster;
 mod database;
 mod devices;
 mod events;
+mod filters;
 mod interning;
 mod media;
 mod migrate;
+mod prepared;
 mod reports;
 mod rooms;
 mod server_keys;
@@ -20,7 +23,7 @@ pub use accounts::{AccountRow, NewAccount};
 pub use cluster::{socket_config, ClusterError, ClusterOptions, ManagedCluster, SUPERUSER};
 pub use database::{create_database, DatabaseError};
 pub use devices::DeviceRow;
-pub use events::{Direction, EventRow, NewEventRow};
+pub use events::{Direction, EventRow, NewEventRow, ThreadSummaryRow};
 pub use media::{MediaContent, MediaRow, ThumbnailRow};
 pub use migrate::{migrate, MigrationError, SCHEMA_VERSION};
 pub use reports::NewReport;

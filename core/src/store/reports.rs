@@ -1,5 +1,6 @@
 //! Content reports from users, for the operator.
 
+use super::prepared::Prepared;
 use super::{Store, StoreError};
 
 /// What a report is about.
@@ -17,7 +18,7 @@ impl Store {
     pub async fn insert_report(&self, report: &NewReport<'_>) -> Result<(), StoreError> {
         self.client()
             .await?
-            .execute(
+            .cached_execute(
                 "INSERT INTO reports (reporter, room_id, event_id, target_user, reason, created_ts)
                  VALUES ($1, $2, $3, $4, $5, $6)",
                 &[

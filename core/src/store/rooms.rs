@@ -1,5 +1,6 @@
 //! Rooms: the one row per room a new event starts from, and memberships.
 
+use super::prepared::Prepared;
 use super::{Store, StoreError, Write};
 
 /// A room as stored.
@@ -49,7 +50,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 "SELECT room_nid, room_id, room_version FROM rooms WHERE room_id = $1",
                 &[&room_id],
             )
@@ -66,7 +67,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 "SELECT r.room_id FROM room_aliases a JOIN rooms r USING (room_nid)
                  WHERE a.alias = $1",
                 &[&alias],
@@ -80,7 +81,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 "SELECT alias FROM room_aliases WHERE room_nid = $1 ORDER BY alias",
                 &[&room_nid],
             )
@@ -96,7 +97,7 @@ impl Store {
         creator: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        insert_alias(&**self.client().await?, alias, room_nid, creator, now_ms).await
+        insert_alias(&self.client().await?, alias, room_nid, creator, now_ms).await
     }
 
     /// Who made the alias, if it exists.
@@ -104,7 +105,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 "SELECT creator FROM room_aliases WHERE alias = $1",
                 &[&alias],
             )
@@ -116,21 +117,21 @@ impl Store {
         let deleted = self
             .client()
             .await?
-            .execute("DELETE FROM room_aliases WHERE alias = $1", &[&alias])
+            .cached_execute("DELETE FROM room_aliases WHERE alias = $1", &[&alias])
             .await?;
         Ok(deleted == 1)
     }
 
     /// Lists the room in (or removes it from) the published directory.
     pub async fn set_published(&self, room_nid: i64, published: bool) -> Result<(), StoreError> {
-        set_published(&**self.client().await?, room_nid, published).await
+        set_published(&self.client().await?, room_nid, published).await
     }
 
     pub async fn is_published(&self, room_nid: i64) -> Result<bool, StoreError> {
         let row = self
             .client()
             .await?
-            .query_one(
+            .cached_query_one(
                 "SELECT published FROM rooms WHERE room_nid = $1",
                 &[&room_nid],
             )
@@ -144,7 +145,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 "SELECT r.room_id,
                         (SELECT count(*) FROM memberships m
                          WHERE m.room_nid = r.room_nid AND m.membership = 'join')
@@ -174,7 +175,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 "WITH visible_rooms AS (
                      SELECT m.room_nid FROM memberships m
                      JOIN state_keys k ON k.state_key_nid = m.user_nid
@@ -209,7 +210,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_one(
+            .cached_query_one(
                 "SELECT state_root FROM rooms WHERE room_nid = $1",
                 &[&room_nid],
             )
@@ -226,7 +227,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 &format!(
                     "{MEMBERSHIP_QUERY}
                      WHERE k.state_key = $1 AND ($2::text IS NULL OR m.membership = $2)
@@ -247,7 +248,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 &format!("{MEMBERSHIP_QUERY} WHERE m.room_nid = $1 AND k.state_key = $2"),
                 &[&room_nid, &user_id],
             )
@@ -261,7 +262,7 @@ impl Store {
         let changed = self
             .client()
             .await?
-            .execute(
+            .cached_execute(
                 "UPDATE memberships m SET forgotten = TRUE
                  FROM state_keys k
                  WHERE k.state_key_nid = m.user_nid AND m.room_nid = $1 AND k.state_key = $2
@@ -288,7 +289,7 @@ impl Write {
     /// Records the room's current join rule.
     pub async fn set_join_rule(&self, room_nid: i64, join_rule: &str) -> Result<(), StoreError> {
         self.client()
-            .execute(
+            .cached_execute(
                 "UPDATE rooms SET join_rule = $2 WHERE room_nid = $1",
                 &[&room_nid, &join_rule],
             )
@@ -311,7 +312,7 @@ impl Write {
     ) -> Result<i64, StoreError> {
         let row = self
             .client()
-            .query_one(
+            .cached_query_one(
                 "INSERT INTO rooms (room_id, room_version, state_root, forward_extremities,
                                     max_depth, created_ts)
                  VALUES ($1, $2, $3, '{}', 0, $4) RETURNING room_nid",
@@ -326,7 +327,7 @@ impl Write {
     pub async fn lock_room_head(&self, room_nid: i64) -> Result<RoomHeadRow, StoreError> {
         let row = self
             .client()
-            .query_one(
+            .cached_query_one(
                 "SELECT state_root, forward_extremities, max_depth FROM rooms
                  WHERE room_nid = $1 FOR UPDATE",
                 &[&room_nid],
@@ -345,7 +346,7 @@ impl Write {
         head: &RoomHeadRow,
     ) -> Result<(), StoreError> {
         self.client()
-            .execute(
+            .cached_execute(
                 "UPDATE rooms SET state_root = $2, forward_extremities = $3, max_depth = $4
                  WHERE room_nid = $1",
                 &[
@@ -368,7 +369,7 @@ impl Write {
         event_nid: i64,
     ) -> Result<(), StoreError> {
         self.client()
-            .execute(
+            .cached_execute(
                 "INSERT INTO memberships (room_nid, user_nid, membership, event_nid)
                  VALUES ($1, $2, $3, $4)
                  ON CONFLICT (room_nid, user_nid) DO UPDATE
@@ -382,14 +383,14 @@ impl Write {
 }
 
 async fn insert_alias(
-    client: &tokio_postgres::Client,
+    client: &deadpool_postgres::Object,
     alias: &str,
     room_nid: i64,
     creator: &str,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     let inserted = client
-        .execute(
+        .cached_execute(
             "INSERT INTO room_aliases (alias, room_nid, creator, created_ts)
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             &[&alias, &room_nid, &creator, &now_ms],
@@ -399,12 +400,12 @@ async fn insert_alias(
 }
 
 async fn set_published(
-    client: &tokio_postgres::Client,
+    client: &deadpool_postgres::Object,
     room_nid: i64,
     published: bool,
 ) -> Result<(), StoreError> {
     client
-        .execute(
+        .cached_execute(
             "UPDATE rooms SET published = $2 WHERE room_nid = $1",
             &[&room_nid, &published],
         )

@@ -1,5 +1,6 @@
 //! This server's own signing keys, as published to other servers.
 
+use super::prepared::Prepared;
 use super::{Store, StoreError};
 
 /// A signing key this server used before its current one.
@@ -23,13 +24,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute(
+        tx.cached_execute(
             "UPDATE local_server_keys SET retired_ts = $2
              WHERE retired_ts IS NULL AND key_id <> $1",
             &[&key_id, &now_ms],
         )
         .await?;
-        tx.execute(
+        tx.cached_execute(
             "INSERT INTO local_server_keys (key_id, public_key, first_used_ts)
              VALUES ($1, $2, $3)
              ON CONFLICT (key_id) DO UPDATE SET retired_ts = NULL",
@@ -45,7 +46,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 "SELECT key_id, public_key, retired_ts FROM local_server_keys
                  WHERE retired_ts IS NOT NULL ORDER BY retired_ts, key_id",
                 &[],

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
 
+use super::prepared::Prepared;
 use super::{Store, StoreError, Write};
 use crate::rooms::state_trie::{Node, NodeNid, StateKey};
 
@@ -54,7 +55,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 &format!("SELECT {NODE_COLUMNS} FROM state_nodes WHERE node_nid = ANY($1)"),
                 &[&nids],
             )
@@ -70,7 +71,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 &format!(
                     "WITH RECURSIVE tree AS (
                          SELECT {NODE_COLUMNS} FROM state_nodes WHERE node_nid = ANY($1)
@@ -110,7 +111,7 @@ async fn insert_node(client: &impl GenericClient, node: &Node) -> Result<NodeNid
         }
     }
     let inserted = client
-        .query_opt(
+        .cached_query_opt(
             "INSERT INTO state_nodes (hash, children, type_nids, state_key_nids, event_nids)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING RETURNING node_nid",
             &[&hash, &children, &types, &keys, &events],
@@ -120,7 +121,7 @@ async fn insert_node(client: &impl GenericClient, node: &Node) -> Result<NodeNid
         return Ok(row.get(0));
     }
     let existing = client
-        .query_one("SELECT node_nid FROM state_nodes WHERE hash = $1", &[&hash])
+        .cached_query_one("SELECT node_nid FROM state_nodes WHERE hash = $1", &[&hash])
         .await?;
     Ok(existing.get(0))
 }

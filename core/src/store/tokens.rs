@@ -1,5 +1,6 @@
 //! Access and refresh tokens, stored as SHA-256 hashes.
 
+use super::prepared::Prepared;
 use super::{Store, StoreError};
 
 /// Who an access token belongs to, and its state.
@@ -50,7 +51,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 "SELECT t.user_id, t.device_id, a.is_guest, a.is_admin,
                         a.deactivated_ts IS NOT NULL, t.expires_ts, t.used, t.refresh_token_id
                  FROM access_tokens t JOIN accounts a USING (user_id)
@@ -79,13 +80,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute(
+        tx.cached_execute(
             "UPDATE access_tokens SET used = TRUE WHERE token_hash = $1",
             &[&access_hash],
         )
         .await?;
         if let Some(id) = refresh_token_id {
-            tx.execute("DELETE FROM refresh_tokens WHERE next_id = $1", &[&id])
+            tx.cached_execute("DELETE FROM refresh_tokens WHERE next_id = $1", &[&id])
                 .await?;
         }
         tx.commit().await?;
@@ -96,7 +97,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 "SELECT id, user_id, device_id, next_id FROM refresh_tokens WHERE token_hash = $1",
                 &[&hash],
             )
@@ -121,22 +122,22 @@ impl Store {
         let tx = client.transaction().await?;
         let new_id = insert_tokens(&tx, tokens).await?;
         let previous_next: Option<i64> = tx
-            .query_one(
+            .cached_query_one(
                 "SELECT next_id FROM refresh_tokens WHERE id = $1",
                 &[&old_id],
             )
             .await?
             .get(0);
-        tx.execute(
+        tx.cached_execute(
             "UPDATE refresh_tokens SET next_id = $2 WHERE id = $1",
             &[&old_id, &new_id],
         )
         .await?;
         if let Some(unused) = previous_next {
-            tx.execute("DELETE FROM refresh_tokens WHERE id = $1", &[&unused])
+            tx.cached_execute("DELETE FROM refresh_tokens WHERE id = $1", &[&unused])
                 .await?;
         }
-        tx.execute("DELETE FROM refresh_tokens WHERE next_id = $1", &[&old_id])
+        tx.cached_execute("DELETE FROM refresh_tokens WHERE next_id = $1", &[&old_id])
             .await?;
         tx.commit().await?;
         Ok(())
@@ -146,12 +147,12 @@ impl Store {
 /// Inserts the tokens in `tx`; returns the refresh token's row ID if one
 /// was given.
 async fn insert_tokens(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     tokens: &NewTokens<'_>,
 ) -> Result<Option<i64>, StoreError> {
     let refresh_id = match tokens.refresh_hash {
         Some(hash) => Some(
-            tx.query_one(
+            tx.cached_query_one(
                 "INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts)
                  VALUES ($1, $2, $3, $4) RETURNING id",
                 &[&hash, &tokens.user_id, &tokens.device_id, &tokens.now_ms],
@@ -161,7 +162,7 @@ async fn insert_tokens(
         ),
         None => None,
     };
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO access_tokens
              (token_hash, user_id, device_id, created_ts, expires_ts, refresh_token_id)
          VALUES ($1, $2, $3, $4, $5, $6)",

@@ -1,5 +1,6 @@
 //! User-interactive authentication sessions and registration tokens.
 
+use super::prepared::Prepared;
 use super::{Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -29,7 +30,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.client()
             .await?
-            .execute(
+            .cached_execute(
                 "INSERT INTO uia_sessions (session_id, action, user_id, created_ts)
                  VALUES ($1, $2, $3, $4)",
                 &[&session_id, &action, &user_id, &now_ms],
@@ -42,7 +43,7 @@ impl Store {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 "SELECT action, user_id, completed, registration_token, created_ts
                  FROM uia_sessions WHERE session_id = $1",
                 &[&session_id],
@@ -66,7 +67,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.client()
             .await?
-            .execute(
+            .cached_execute(
                 "UPDATE uia_sessions
                  SET completed = array_append(completed, $2),
                      registration_token = COALESCE($3, registration_token)
@@ -80,7 +81,7 @@ impl Store {
     pub async fn delete_uia_session(&self, session_id: &str) -> Result<(), StoreError> {
         self.client()
             .await?
-            .execute(
+            .cached_execute(
                 "DELETE FROM uia_sessions WHERE session_id = $1",
                 &[&session_id],
             )
@@ -98,7 +99,7 @@ impl Store {
         let inserted = self
             .client()
             .await?
-            .execute(
+            .cached_execute(
                 "INSERT INTO registration_tokens (token, uses_allowed, expiry_ts, created_ts)
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 &[&token, &uses_allowed, &expiry_ts, &now_ms],
@@ -111,7 +112,7 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query(
+            .cached_query(
                 "SELECT token, uses_allowed, completed, expiry_ts FROM registration_tokens
                  ORDER BY created_ts, token",
                 &[],
@@ -137,7 +138,7 @@ impl Store {
         Ok(self
             .client()
             .await?
-            .query_opt(
+            .cached_query_opt(
                 "SELECT 1 FROM registration_tokens
                  WHERE token = $1 AND (expiry_ts IS NULL OR expiry_ts > $2)
                    AND (uses_allowed IS NULL OR completed < uses_allowed)",
@@ -157,7 +158,7 @@ impl Store {
         let updated = self
             .client()
             .await?
-            .execute(
+            .cached_execute(
                 "UPDATE registration_tokens SET completed = completed + 1
                  WHERE token = $1 AND (expiry_ts IS NULL OR expiry_ts > $2)
                    AND (uses_allowed IS NULL OR completed < uses_allowed)",

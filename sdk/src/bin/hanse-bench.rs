@@ -1,7 +1,7 @@
 //! hanse-bench: load scenarios against any Matrix homeserver over the
 //! client-server API, printing one JSON line per scenario (throughput and
 //! latency percentiles). It speaks only HTTP, so the same run can measure
-//! Hanse and a reference server (see deploy/bench/compare.sh).
+//! Hanse and a reference server (see deploy/bench/compare-synapse.sh).
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,11 @@ struct Cli {
     /// run, so runs can repeat against one server).
     #[arg(long)]
     prefix: Option<String>,
+    /// A shell command that prints the server's database size in bytes
+    /// (e.g. `psql -Atc "SELECT pg_database_size(current_database())"`).
+    /// With it, `send` and `big-room` also report bytes per event stored.
+    #[arg(long)]
+    measure: Option<String>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -47,6 +52,17 @@ enum Scenario {
         #[arg(long, default_value_t = 100)]
         count: usize,
         #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Fills one public room with members (accounts without passwords),
+    /// then times further joins into it.
+    BigRoom {
+        #[arg(long, default_value_t = 10_000)]
+        members: usize,
+        /// Joins timed (and measured) once the room is full.
+        #[arg(long, default_value_t = 100)]
+        joins: usize,
+        #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
     /// Concurrent senders send messages to one room.
@@ -130,11 +146,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .unwrap_or_default();
             format!("bench{}", now.as_millis())
         }),
+        measure: cli.measure,
     };
     match cli.scenario {
         Scenario::Register { count, concurrency } => bench.register(count, concurrency).await,
         Scenario::CreateRoom { count } => bench.create_rooms(count).await,
         Scenario::Join { count, concurrency } => bench.join(count, concurrency).await,
+        Scenario::BigRoom {
+            members,
+            joins,
+            concurrency,
+        } => bench.big_room(members, joins, concurrency).await,
         Scenario::Send { senders, messages } => bench.send(senders, messages).await,
         Scenario::Media {
             mebibytes,
@@ -147,20 +169,37 @@ struct Bench {
     anonymous: Client,
     token: Option<String>,
     prefix: String,
+    measure: Option<String>,
 }
 
 const PASSWORD: &str = "hanse-bench password";
 
 impl Bench {
     async fn new_user(&self, name: &str) -> Result<(Client, LoginInfo), Failure> {
-        let login = self
-            .anonymous
-            .register(
-                &format!("{}{name}", self.prefix),
-                PASSWORD,
-                self.token.as_deref(),
-            )
-            .await?;
+        self.new_account(name, Some(PASSWORD)).await
+    }
+
+    async fn new_account(
+        &self,
+        name: &str,
+        password: Option<&str>,
+    ) -> Result<(Client, LoginInfo), Failure> {
+        let username = format!("{}{name}", self.prefix);
+        let token = self.token.as_deref();
+        let login = match password {
+            Some(password) => self.anonymous.register(&username, password, token).await?,
+            // Servers that insist on a password (Synapse) get one.
+            None => match self
+                .anonymous
+                .register_without_password(&username, token)
+                .await
+            {
+                Err(error) if error.errcode() == Some("M_MISSING_PARAM") => {
+                    self.anonymous.register(&username, PASSWORD, token).await?
+                }
+                other => other?,
+            },
+        };
         Ok((self.anonymous.with_token(&login.access_token), login))
     }
 
@@ -171,13 +210,24 @@ impl Bench {
         count: usize,
         concurrency: usize,
     ) -> Result<Vec<(Client, LoginInfo, Duration)>, Failure> {
+        self.users_with(tag, count, concurrency, Some(PASSWORD))
+            .await
+    }
+
+    async fn users_with(
+        &self,
+        tag: &str,
+        count: usize,
+        concurrency: usize,
+        password: Option<&str>,
+    ) -> Result<Vec<(Client, LoginInfo, Duration)>, Failure> {
         let mut users = Vec::with_capacity(count);
         let mut next = 0;
         while next < count {
             let batch: Vec<_> = (next..count.min(next + concurrency.max(1)))
                 .map(|i| async move {
                     let started = Instant::now();
-                    let (client, login) = self.new_user(&format!("{tag}{i}")).await?;
+                    let (client, login) = self.new_account(&format!("{tag}{i}"), password).await?;
                     Ok::<_, Failure>((client, login, started.elapsed()))
                 })
                 .collect();
@@ -185,7 +235,7 @@ impl Bench {
                 users.push(user?);
             }
             next = users.len();
-            if next % 100 == 0 || next == count {
+            if next % 1000 == 0 || next == count {
                 eprintln!("hanse-bench: {next}/{count} users registered");
             }
         }
@@ -256,29 +306,96 @@ impl Bench {
     async fn join(&self, count: usize, concurrency: usize) -> Result<(), Failure> {
         let (_, room) = self.public_room().await?;
         let users = self.users("j", count, concurrency).await?;
+        self.join_all(&room, &users, concurrency)
+            .await?
+            .report("join", json!({ "concurrency": concurrency }));
+        Ok(())
+    }
+
+    /// Fills a room with `members`, then times `joins` more: the second
+    /// phase is the figure (a join's cost in a large room).
+    async fn big_room(
+        &self,
+        members: usize,
+        joins: usize,
+        concurrency: usize,
+    ) -> Result<(), Failure> {
+        let (_, room) = self.public_room().await?;
+        let mut filled = 0;
         let started = Instant::now();
-        let mut latencies = Vec::with_capacity(count);
+        while filled < members {
+            let chunk = (members - filled).min(1000);
+            let users = self
+                .users_with(&format!("m{filled}-"), chunk, concurrency, None)
+                .await?;
+            self.join_all(&room, &users, concurrency).await?;
+            filled += chunk;
+            eprintln!(
+                "hanse-bench: {filled}/{members} members joined ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        let users = self.users_with("late", joins, concurrency, None).await?;
+        let before = self.database_size()?;
+        let timings = self.join_all(&room, &users, concurrency).await?;
+        let after = self.database_size()?;
+        timings.report(
+            "big_room_join",
+            json!({
+                "members": members,
+                "concurrency": concurrency,
+                "bytes_per_join": bytes_per(before, after, joins),
+            }),
+        );
+        Ok(())
+    }
+
+    /// Runs the `--measure` command: the database size in bytes.
+    fn database_size(&self) -> Result<Option<u64>, Failure> {
+        let Some(command) = &self.measure else {
+            return Ok(None);
+        };
+        let output = std::process::Command::new("sh")
+            .args(["-c", command])
+            .output()?;
+        if !output.status.success() {
+            return Err(format!(
+                "the --measure command failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )
+            .into());
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        Ok(Some(text.trim().parse().map_err(|_| {
+            format!("the --measure command printed {text:?}, not a byte count")
+        })?))
+    }
+
+    /// Each user joins `room`, `concurrency` at a time.
+    async fn join_all(
+        &self,
+        room: &str,
+        users: &[(Client, LoginInfo, Duration)],
+        concurrency: usize,
+    ) -> Result<Timings, Failure> {
+        let started = Instant::now();
+        let mut latencies = Vec::with_capacity(users.len());
         for chunk in users.chunks(concurrency.max(1)) {
-            let joins = chunk.iter().map(|(client, _, _)| {
-                let room = room.clone();
-                async move {
-                    let began = Instant::now();
-                    let _: Value = client
-                        .post(&format!("/_matrix/client/v3/rooms/{room}/join"), &json!({}))
-                        .await?;
-                    Ok::<_, Failure>(began.elapsed())
-                }
+            let joins = chunk.iter().map(|(client, _, _)| async move {
+                let began = Instant::now();
+                let _: Value = client
+                    .post(&format!("/_matrix/client/v3/rooms/{room}/join"), &json!({}))
+                    .await?;
+                Ok::<_, Failure>(began.elapsed())
             });
             for took in join_all(joins).await {
                 latencies.push(took?);
             }
         }
-        Timings {
+        Ok(Timings {
             latencies,
             elapsed: started.elapsed(),
-        }
-        .report("join", json!({ "concurrency": concurrency }));
-        Ok(())
+        })
     }
 
     async fn send(&self, senders: usize, messages: usize) -> Result<(), Failure> {
@@ -290,6 +407,7 @@ impl Bench {
                 .await?;
         }
         let per_sender = messages.div_ceil(senders.max(1));
+        let before = self.database_size()?;
         let started = Instant::now();
         let tasks = users.iter().enumerate().map(|(s, (client, _, _))| {
             let room = room.clone();
@@ -312,11 +430,13 @@ impl Bench {
         for sent in join_all(tasks).await {
             latencies.extend(sent?);
         }
-        Timings {
-            latencies,
-            elapsed: started.elapsed(),
-        }
-        .report("send", json!({ "senders": senders }));
+        let elapsed = started.elapsed();
+        let after = self.database_size()?;
+        let sent = latencies.len();
+        Timings { latencies, elapsed }.report(
+            "send",
+            json!({ "senders": senders, "bytes_per_message": bytes_per(before, after, sent) }),
+        );
         Ok(())
     }
 }
@@ -468,5 +588,15 @@ impl Bench {
             );
         }
         Ok(())
+    }
+}
+
+/// Database growth per operation, when the size was measured.
+fn bytes_per(before: Option<u64>, after: Option<u64>, operations: usize) -> Value {
+    match (before, after) {
+        (Some(before), Some(after)) if operations > 0 => {
+            json!(after.saturating_sub(before) / operations as u64)
+        }
+        _ => Value::Null,
     }
 }

@@ -1,0 +1,50 @@
+//! Account data of local users, global (room `""`) or per room.
+
+use super::prepared::Prepared;
+use super::{Store, StoreError};
+
+/// Account data is global when stored under this room.
+const GLOBAL: &str = "";
+
+impl Store {
+    /// Stores `content` (a JSON object's text) as the user's account data
+    /// of `data_type`, replacing what was there, at a new stream position.
+    pub async fn put_account_data(
+        &self,
+        user_id: &str,
+        room_id: Option<&str>,
+        data_type: &str,
+        content: &str,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .cached_execute(
+                "INSERT INTO account_data (user_id, room_id, data_type, content, stream_pos)
+                 VALUES ($1, $2, $3, $4, nextval('account_data_stream'))
+                 ON CONFLICT (user_id, room_id, data_type) DO UPDATE
+                 SET content = EXCLUDED.content, stream_pos = EXCLUDED.stream_pos",
+                &[&user_id, &room_id.unwrap_or(GLOBAL), &data_type, &content],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The text of the user's account data of `data_type`, if any.
+    pub async fn account_data(
+        &self,
+        user_id: &str,
+        room_id: Option<&str>,
+        data_type: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .cached_query_opt(
+                "SELECT content FROM account_data
+                 WHERE user_id = $1 AND room_id = $2 AND data_type = $3",
+                &[&user_id, &room_id.unwrap_or(GLOBAL), &data_type],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+}
