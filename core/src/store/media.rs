@@ -82,18 +82,41 @@ impl Store {
         Ok(row.as_ref().map(media_from_row))
     }
 
-    /// Bytes of media the user has stored and not deleted.
-    pub async fn media_usage(&self, uploader: &str) -> Result<i64, StoreError> {
+    /// The one value a one-row query answers.
+    async fn single_value<T: for<'a> tokio_postgres::types::FromSql<'a>>(
+        &self,
+        sql: &str,
+        uploader: &str,
+    ) -> Result<T, StoreError> {
         let row = self
             .client()
             .await?
-            .cached_query_one(
-                "SELECT coalesce(sum(size), 0)::BIGINT FROM media
-                 WHERE uploader = $1 AND deleted_ts IS NULL",
-                &[&uploader],
-            )
+            .cached_query_one(sql, &[&uploader])
             .await?;
         Ok(row.get(0))
+    }
+
+    /// Bytes of media the user has stored and not deleted.
+    pub async fn media_usage(&self, uploader: &str) -> Result<i64, StoreError> {
+        self.single_value(
+            "SELECT coalesce(sum(size), 0)::BIGINT FROM media
+             WHERE uploader = $1 AND deleted_ts IS NULL",
+            uploader,
+        )
+        .await
+    }
+
+    /// When the user's first pending asynchronous upload lapses.
+    pub async fn first_pending_media_expiry(
+        &self,
+        uploader: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        self.single_value(
+            "SELECT min(unused_expires_ts) FROM media
+             WHERE uploader = $1 AND sha256 IS NULL AND deleted_ts IS NULL",
+            uploader,
+        )
+        .await
     }
 
     /// Records a created, still empty mxc URI for an asynchronous upload,
@@ -133,23 +156,6 @@ impl Store {
             )
             .await?;
         Ok(inserted == 1)
-    }
-
-    /// When the user's first pending asynchronous upload lapses.
-    pub async fn first_pending_media_expiry(
-        &self,
-        uploader: &str,
-    ) -> Result<Option<i64>, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .cached_query_one(
-                "SELECT min(unused_expires_ts) FROM media
-                 WHERE uploader = $1 AND sha256 IS NULL AND deleted_ts IS NULL",
-                &[&uploader],
-            )
-            .await?;
-        Ok(row.get(0))
     }
 
     /// Every local media row created before `before_ms` and not deleted.
