@@ -7,6 +7,7 @@ mod auth;
 mod devices;
 mod discovery;
 mod filters;
+mod media;
 mod profile;
 mod rooms;
 mod uia;
@@ -18,14 +19,19 @@ use actix_web::web::{delete, get, post, put};
 use hanse_http::endpoint;
 
 pub use discovery::ClientDiscovery;
+pub use media::UPLOAD_PATH_PREFIX;
 
 const V3: &str = "/_matrix/client/v3";
 const V1: &str = "/_matrix/client/v1";
+const MEDIA_V3: &str = "/_matrix/media/v3";
 
 /// Registers every client-server endpoint.
 pub fn routes(config: &mut web::ServiceConfig) {
     use account::{credentials, login, register, session};
+    use media::{download, preview, thumbnail, upload};
     let v3 = |path: &str| endpoint(&format!("{V3}{path}"));
+    let v1 = |path: &str| endpoint(&format!("{V1}{path}"));
+    let media_v3 = |path: &str| endpoint(&format!("{MEDIA_V3}{path}"));
     config
         // Server discovery and API versions
         .service(
@@ -164,5 +170,33 @@ pub fn routes(config: &mut web::ServiceConfig) {
             v3("/publicRooms")
                 .route(get().to(rooms::directory::list_public_rooms))
                 .route(post().to(rooms::directory::search_public_rooms)),
+        )
+        // Content repository
+        .service(media_v3("/upload").route(post().to(upload::upload)))
+        .service(media_v3("/upload/{serverName}/{mediaId}").route(put().to(upload::upload_to)))
+        .service(endpoint("/_matrix/media/v1/create").route(post().to(upload::create)))
+        .service(v1("/media/config").route(get().to(download::config)))
+        .service(v1("/media/download/{serverName}/{mediaId}").route(get().to(download::download)))
+        .service(
+            v1("/media/download/{serverName}/{mediaId}/{fileName}")
+                .route(get().to(download::download)),
+        )
+        .service(
+            v1("/media/thumbnail/{serverName}/{mediaId}").route(get().to(thumbnail::thumbnail)),
+        )
+        .service(v1("/media/preview_url").route(get().to(preview::preview_url)))
+        // Content repository, deprecated paths
+        .service(media_v3("/config").route(get().to(download::config)))
+        .service(media_v3("/preview_url").route(get().to(preview::preview_url)))
+        .service(
+            media_v3("/download/{serverName}/{mediaId}").route(get().to(download::legacy_download)),
+        )
+        .service(
+            media_v3("/download/{serverName}/{mediaId}/{fileName}")
+                .route(get().to(download::legacy_download)),
+        )
+        .service(
+            media_v3("/thumbnail/{serverName}/{mediaId}")
+                .route(get().to(thumbnail::legacy_thumbnail)),
         );
 }

@@ -54,6 +54,13 @@ pub enum Error {
     /// The content of a request is well-formed JSON but not what it must be.
     #[error("{0}")]
     BadJson(String),
+    /// The mxc URI has content already (409 M_CANNOT_OVERWRITE_MEDIA).
+    #[error("this media has been uploaded already")]
+    CannotOverwriteMedia,
+    /// The mxc URI was created but its content has not arrived in time
+    /// (504 M_NOT_YET_UPLOADED).
+    #[error("the content has not been uploaded yet")]
+    NotYetUploaded,
     /// Data the server manages itself cannot be set by clients (405).
     #[error("{0}")]
     ServerManaged(String),

@@ -6,6 +6,7 @@ pub mod clock;
 mod error;
 pub mod filters;
 mod identity;
+pub mod media;
 pub mod rate_limits;
 pub mod rooms;
 pub mod settings;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 pub use error::{Error, Result};
 pub use identity::ServerIdentity;
-pub use settings::{RegistrationPolicy, Settings};
+pub use settings::{MediaSettings, RegistrationPolicy, Settings, UrlPreviewSettings};
 pub use store::{Store, StoreError};
 
 /// Everything a request handler needs to act for this server. Cheap to
@@ -29,6 +30,8 @@ pub struct Homeserver {
     /// Turns at password hashing, one per CPU, and their working memory.
     pub password_hashing: Arc<accounts::PasswordHashing>,
     pub rate_limits: Arc<rate_limits::RateLimits>,
+    /// Media files and the bound on thumbnails made at once.
+    pub media: media::MediaRepo,
 }
 
 impl Homeserver {
@@ -36,6 +39,7 @@ impl Homeserver {
     pub fn new(identity: ServerIdentity, settings: Settings, store: Store) -> Result<Self> {
         let rate_limits = rate_limits::RateLimits::new(settings.rate_limits.as_ref())?;
         Ok(Self {
+            media: media::MediaRepo::new(&settings.media),
             identity: Arc::new(identity),
             settings: Arc::new(settings),
             rooms: Arc::new(rooms::Rooms::new(store.max_connections())),

@@ -1,5 +1,6 @@
 //! The parts of the operator's configuration that shape core behaviour.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -22,8 +23,55 @@ pub struct Settings {
     /// Lifetime of access tokens issued to clients that accept refresh
     /// tokens. Clients that do not get tokens that never expire.
     pub refreshable_token_lifetime: Duration,
+    pub media: MediaSettings,
     /// `None` lifts every rate limit.
     pub rate_limits: Option<crate::rate_limits::RateSettings>,
+}
+
+/// The media repository's settings.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Where media files live (`<data_dir>/media`).
+    pub dir: PathBuf,
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Bytes of media one user may keep stored; `None`: no quota.
+    pub quota_bytes_per_user: Option<u64>,
+    /// Created but not yet uploaded mxc URIs one user may hold at a time.
+    pub max_pending_uploads: u32,
+    /// How long a created mxc URI waits for its upload.
+    pub pending_upload_lifetime: Duration,
+    /// Largest image (width times height) thumbnails are made from.
+    pub max_thumbnail_source_pixels: u64,
+    /// URL previews: off unless set.
+    pub url_preview: Option<UrlPreviewSettings>,
+}
+
+/// How /preview_url fetches pages.
+#[derive(Debug, Clone)]
+pub struct UrlPreviewSettings {
+    /// Whether pages on private, loopback, link-local and other
+    /// non-public addresses may be fetched. Off, such addresses are refused
+    /// whatever name leads to them.
+    pub allow_private_addresses: bool,
+    /// Most bytes read of a page.
+    pub max_page_bytes: u64,
+    pub timeout: Duration,
+}
+
+impl MediaSettings {
+    /// Settings with the documented defaults, storing files in `dir`.
+    pub fn defaults_in(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            max_upload_bytes: 50 * 1024 * 1024,
+            quota_bytes_per_user: None,
+            max_pending_uploads: 10,
+            pending_upload_lifetime: Duration::from_secs(24 * 3600),
+            max_thumbnail_source_pixels: 32 * 1024 * 1024,
+            url_preview: None,
+        }
+    }
 }
 
 impl Settings {

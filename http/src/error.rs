@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 pub enum ErrorCode {
     BadAlias,
     BadJson,
+    CannotOverwriteMedia,
     Forbidden,
     GuestAccessForbidden,
     InvalidParam,
@@ -24,6 +25,7 @@ pub enum ErrorCode {
     MissingToken,
     NotFound,
     NotJson,
+    NotYetUploaded,
     ProfileTooLarge,
     RoomInUse,
     TooLarge,
@@ -41,6 +43,7 @@ impl ErrorCode {
         match self {
             Self::BadAlias => "M_BAD_ALIAS",
             Self::BadJson => "M_BAD_JSON",
+            Self::CannotOverwriteMedia => "M_CANNOT_OVERWRITE_MEDIA",
             Self::Forbidden => "M_FORBIDDEN",
             Self::GuestAccessForbidden => "M_GUEST_ACCESS_FORBIDDEN",
             Self::InvalidParam => "M_INVALID_PARAM",
@@ -52,6 +55,7 @@ impl ErrorCode {
             Self::MissingToken => "M_MISSING_TOKEN",
             Self::NotFound => "M_NOT_FOUND",
             Self::NotJson => "M_NOT_JSON",
+            Self::NotYetUploaded => "M_NOT_YET_UPLOADED",
             Self::ProfileTooLarge => "M_PROFILE_TOO_LARGE",
             Self::RoomInUse => "M_ROOM_IN_USE",
             Self::TooLarge => "M_TOO_LARGE",
@@ -104,7 +108,7 @@ impl MatrixError {
         )
     }
 
-    pub fn too_large(limit: usize) -> Self {
+    pub fn too_large(limit: u64) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::TooLarge,
@@ -173,6 +177,8 @@ impl From<hanse_core::Error> for MatrixError {
             E::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Unknown),
             E::BadJson(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadJson),
             E::BadAlias(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadAlias),
+            E::CannotOverwriteMedia => (StatusCode::CONFLICT, ErrorCode::CannotOverwriteMedia),
+            E::NotYetUploaded => (StatusCode::GATEWAY_TIMEOUT, ErrorCode::NotYetUploaded),
             E::ServerManaged(_) => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadJson),
             E::InviteBlocked(_) => (StatusCode::FORBIDDEN, ErrorCode::InviteBlocked),
             E::LimitExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::LimitExceeded),

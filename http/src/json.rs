@@ -59,7 +59,7 @@ fn read_body(
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(MatrixError::not_json)?;
             if body.len() + chunk.len() > limit {
-                return Err(MatrixError::too_large(limit));
+                return Err(MatrixError::too_large(limit as u64));
             }
             body.extend_from_slice(&chunk);
         }

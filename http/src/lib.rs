@@ -10,6 +10,6 @@ mod routing;
 
 pub use error::{method_not_allowed, unrecognized_path, ErrorCode, MatrixError};
 pub use json::{parse as parse_json, Json, OptionalJson};
-pub use limits::BodyLimit;
+pub use limits::{body_limit_for, BodyLimit, UploadLimit};
 pub use params::{path_config, query_config};
 pub use routing::endpoint;

@@ -13,7 +13,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError};
 use futures_util::FutureExt;
 
-use crate::{BodyLimit, MatrixError};
+use crate::{body_limit_for, MatrixError};
 
 /// Logs one line per request: method, path (never the query string, which
 /// may carry an access token), status and duration.
@@ -62,20 +62,21 @@ pub async fn cors(
     Ok(response)
 }
 
-/// Refuses a body whose declared length is over the limit before any of it
-/// is read. Bodies without a length are counted as they are read (see
-/// [`crate::Json`]).
+/// Refuses a body whose declared length is over the limit (the upload
+/// limit on upload paths, see [`crate::UploadLimit`]) before any of it is
+/// read. Bodies without a length are counted as they are read (see
+/// [`crate::Json`] and the upload handlers).
 pub async fn reject_oversize_bodies(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let limit = BodyLimit::of(req.request());
+    let limit = body_limit_for(req.request());
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
+    if declared.is_some_and(|length| length > limit) {
         let response = MatrixError::too_large(limit).error_response();
         return Ok(req.into_response(response));
     }

@@ -155,6 +155,53 @@ impl Client {
         Ok(())
     }
 
+    /// Uploads `body` (POST /_matrix/media/v3/upload) and returns its
+    /// `mxc://` URI. A [`reqwest::Body`] made from a stream is sent as it
+    /// is produced, never held whole.
+    pub async fn upload(
+        &self,
+        body: impl Into<reqwest::Body>,
+        content_type: &str,
+        filename: Option<&str>,
+    ) -> Result<String, Error> {
+        #[derive(Deserialize)]
+        struct Uploaded {
+            content_uri: String,
+        }
+        let mut request = self
+            .request(Method::POST, "/_matrix/media/v3/upload")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        if let Some(filename) = filename {
+            request = request.query(&[("filename", filename)]);
+        }
+        let (status, value) = self.finish(request).await?;
+        if status != 200 {
+            return Err(Error::from_response(status, value));
+        }
+        let uploaded: Uploaded = serde_json::from_value(value)?;
+        Ok(uploaded.content_uri)
+    }
+
+    /// Starts downloading `mxc` (GET /_matrix/client/v1/media/download):
+    /// the response, to read as a stream, once the server answered 200.
+    pub async fn download(&self, mxc: &str) -> Result<reqwest::Response, Error> {
+        let path = mxc.strip_prefix("mxc://").unwrap_or(mxc);
+        let response = self
+            .request(
+                Method::GET,
+                &format!("/_matrix/client/v1/media/download/{path}"),
+            )
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let value = response.json().await.unwrap_or(Value::Null);
+            return Err(Error::from_response(status, value));
+        }
+        Ok(response)
+    }
+
     /// A GET of `path`, its answer parsed.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
         self.call(Method::GET, path, None).await

@@ -1,4 +1,5 @@
-//! The admin CLI: `hanse user ...` and `hanse registration-token ...`.
+//! The admin CLI: `hanse user ...`, `hanse registration-token ...` and
+//! `hanse media ...`.
 //!
 //! Each command works on the configured database whether the server runs or
 //! not: at database.url, or on the managed cluster, which is used where a
@@ -14,7 +15,9 @@ use hanse_core::store::{ManagedCluster, RegistrationTokenRow};
 use hanse_core::Homeserver;
 use hanse_protocol::identifiers::{ServerName, UserId};
 
-use crate::cli::{PasswordSource, RegistrationTokenCommand, UserCommand};
+use hanse_core::media::Mxc;
+
+use crate::cli::{MediaCommand, PasswordSource, RegistrationTokenCommand, UserCommand};
 use crate::config::Config;
 
 /// An admin command.
@@ -22,6 +25,7 @@ use crate::config::Config;
 pub enum AdminCommand {
     User(UserCommand),
     RegistrationToken(RegistrationTokenCommand),
+    Media(MediaCommand),
 }
 
 /// What a command does once its input is read and checked.
@@ -45,6 +49,10 @@ enum Action {
         expires_in_secs: Option<u32>,
     },
     ListTokens,
+    DeleteMedia(Mxc),
+    DeleteMediaBefore {
+        before_ms: i64,
+    },
 }
 
 /// Runs an admin command. Blocking: call it from the main thread, which
@@ -115,6 +123,19 @@ fn prepare(server_name: &ServerName, command: AdminCommand) -> Result<Action, St
             expires_in_secs: expires_in,
         },
         AdminCommand::RegistrationToken(RegistrationTokenCommand::List) => Action::ListTokens,
+        AdminCommand::Media(MediaCommand::Delete { mxc, before }) => match (mxc, before) {
+            (Some(mxc), _) => {
+                let mxc = Mxc::parse(&mxc).map_err(|e| e.to_string())?;
+                if &mxc.server_name != server_name {
+                    return Err(format!("{mxc} is not media of this server"));
+                }
+                Action::DeleteMedia(mxc)
+            }
+            (None, Some(time)) => Action::DeleteMediaBefore {
+                before_ms: parse_time(&time)?,
+            },
+            (None, None) => return Err("give an mxc:// URI or --before TIME".into()),
+        },
     })
 }
 
@@ -178,6 +199,26 @@ async fn execute(homeserver: &Homeserver, action: Action) -> Result<(), String> 
                 .await
                 .map_err(failed)?;
             println!("{token}");
+        }
+        Action::DeleteMedia(mxc) => {
+            if !homeserver.delete_media(&mxc).await.map_err(failed)? {
+                return Err(format!("no media at {mxc} (or deleted already)"));
+            }
+            println!("deleted {mxc}");
+        }
+        Action::DeleteMediaBefore { before_ms } => {
+            let deleted = homeserver
+                .delete_media_before(before_ms)
+                .await
+                .map_err(failed)?;
+            for mxc in &deleted {
+                println!("deleted {mxc}");
+            }
+            println!(
+                "deleted {} media uploaded before {}",
+                deleted.len(),
+                utc(before_ms)
+            );
         }
         Action::ListTokens => {
             let tokens = homeserver
@@ -281,6 +322,52 @@ fn prompt_hidden(prompt: &str) -> Result<String, String> {
     Ok(without_final_line_break(line))
 }
 
+/// A time given on the command line, as milliseconds since the epoch:
+/// `YYYY-MM-DD` (midnight UTC), `YYYY-MM-DDTHH:MM:SSZ`, or milliseconds.
+fn parse_time(text: &str) -> Result<i64, String> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    let bad =
+        || format!("{text:?} is not a time: give YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or milliseconds");
+    let (date, time) = match text.split_once('T') {
+        Some((date, time)) => (date, Some(time.strip_suffix('Z').ok_or_else(bad)?)),
+        None => (text, None),
+    };
+    let number = |part: &str| part.parse::<i64>().map_err(|_| bad());
+    let date: Vec<&str> = date.split('-').collect();
+    let [year, month, day] = date[..] else {
+        return Err(bad());
+    };
+    let (year, month, day) = (number(year)?, number(month)?, number(day)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return Err(bad());
+    }
+    let second_of_day = match time {
+        Some(time) => {
+            let time: Vec<&str> = time.split(':').collect();
+            let [h, m, s] = time[..] else {
+                return Err(bad());
+            };
+            let (h, m, s) = (number(h)?, number(m)?, number(s)?);
+            if h > 23 || m > 59 || s > 60 {
+                return Err(bad());
+            }
+            h * 3600 + m * 60 + s
+        }
+        None => 0,
+    };
+    // Civil date to days since 1970-01-01 (H. Hinnant's algorithm).
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month_index = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Ok((days * 86_400 + second_of_day) * 1000)
+}
+
 /// Milliseconds since the epoch as an RFC 3339 UTC time, to the second.
 fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
@@ -315,6 +402,21 @@ mod tests {
         assert_eq!(utc(1_784_030_592_999), "2026-07-14T12:03:12Z");
         assert_eq!(utc(4_107_542_399_000), "2100-02-28T23:59:59Z");
         assert_eq!(utc(-1000), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn times_parse_as_utc() {
+        for (text, ms) in [
+            ("2000-02-29", 951_782_400_000),
+            ("2026-07-14T12:03:12Z", 1_784_030_592_000),
+            ("1970-01-01", 0),
+            ("1784030592999", 1_784_030_592_999),
+        ] {
+            assert_eq!(parse_time(text), Ok(ms), "{text}");
+        }
+        for bad in ["2026-13-01", "yesterday", "2026-01-01T10:00", "2026-01"] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -11,12 +11,14 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use hanse_client_api::ClientDiscovery;
 use hanse_core::Homeserver;
 use hanse_federation::FederationDiscovery;
-use hanse_http::{middleware, unrecognized_path, BodyLimit};
+use hanse_http::{middleware, unrecognized_path, BodyLimit, UploadLimit};
 
 /// What the listeners serve, beyond the homeserver itself.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub body_limit: usize,
+    /// Largest media upload (streamed to disk, not read into memory).
+    pub upload_limit: u64,
     pub client_discovery: ClientDiscovery,
     pub federation_discovery: FederationDiscovery,
     pub shutdown_timeout: Duration,
@@ -127,6 +129,10 @@ fn matrix_app(
     App::new()
         .app_data(web::Data::new(homeserver.clone()))
         .app_data(BodyLimit(settings.body_limit))
+        .app_data(UploadLimit {
+            path_prefix: hanse_client_api::UPLOAD_PATH_PREFIX,
+            bytes: settings.upload_limit,
+        })
         .app_data(hanse_http::query_config())
         .app_data(hanse_http::path_config())
         // The last wrap runs first: log, then CORS, then the size guard;

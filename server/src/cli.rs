@@ -44,6 +44,9 @@ pub enum Command {
     /// Manage registration tokens (used when `registration = "token"`).
     #[command(subcommand)]
     RegistrationToken(RegistrationTokenCommand),
+    /// Manage stored media, whether the server runs or not.
+    #[command(subcommand)]
+    Media(MediaCommand),
 }
 
 /// `hanse user ...`. USER is a localpart (`alice`) or a user ID of this
@@ -112,6 +115,27 @@ pub enum RegistrationTokenCommand {
     /// List the registration tokens, one a line: token, registrations
     /// done and allowed, expiry (UTC).
     List,
+}
+
+/// `hanse media ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum MediaCommand {
+    /// Delete media of this server: one mxc URI, or everything uploaded
+    /// before a time (retention). Deleted media answers 404; its file is
+    /// removed unless other media has the same bytes.
+    Delete {
+        /// `mxc://<server_name>/<media ID>`.
+        #[arg(
+            value_name = "MXC",
+            required_unless_present = "before",
+            conflicts_with = "before"
+        )]
+        mxc: Option<String>,
+        /// Delete all media uploaded before TIME: `2026-01-31`,
+        /// `2026-01-31T12:00:00Z` (UTC) or milliseconds since 1970.
+        #[arg(long, value_name = "TIME")]
+        before: Option<String>,
+    },
 }
 
 impl Cli {

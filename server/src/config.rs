@@ -5,10 +5,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use config::{Environment, File, FileFormat};
 use hanse_core::rate_limits::{Rate, RateLimits, RateSettings};
-use hanse_core::RegistrationPolicy;
+use hanse_core::{MediaSettings, RegistrationPolicy, UrlPreviewSettings};
 use serde::Deserialize;
 
 /// The commented default configuration.
@@ -30,6 +31,7 @@ pub struct Config {
     pub max_request_body_bytes: usize,
     pub shutdown_timeout_secs: u64,
     pub database: DatabaseConfig,
+    pub media: MediaConfig,
     pub log: LogConfig,
     pub rate_limits: RateLimitsConfig,
 }
@@ -44,6 +46,20 @@ pub struct RateLimitsConfig {
     pub room_creation: Rate,
     pub join: Rate,
     pub invite: Rate,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    pub max_upload_bytes: u64,
+    pub quota_bytes_per_user: u64,
+    pub max_pending_uploads: u32,
+    pub pending_upload_lifetime_secs: u64,
+    pub max_thumbnail_source_pixels: u64,
+    pub url_preview: bool,
+    pub url_preview_allow_private_addresses: bool,
+    pub url_preview_max_page_bytes: u64,
+    pub url_preview_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,6 +173,11 @@ impl Config {
                 "refreshable_token_lifetime_secs must be at least 1".into(),
             ));
         }
+        if self.media.max_upload_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "media.max_upload_bytes must be at least 1".into(),
+            ));
+        }
         if self.max_request_body_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "max_request_body_bytes must be at least 1".into(),
@@ -186,13 +207,30 @@ impl Config {
 
     /// The settings hanse-core takes from the configuration.
     pub fn core_settings(&self) -> hanse_core::Settings {
+        let media = &self.media;
         hanse_core::Settings {
             registration: self.registration,
-            refreshable_token_lifetime: std::time::Duration::from_secs(
-                self.refreshable_token_lifetime_secs,
-            ),
+            refreshable_token_lifetime: Duration::from_secs(self.refreshable_token_lifetime_secs),
+            media: MediaSettings {
+                dir: self.media_dir(),
+                max_upload_bytes: media.max_upload_bytes,
+                quota_bytes_per_user: Some(media.quota_bytes_per_user).filter(|&q| q > 0),
+                max_pending_uploads: media.max_pending_uploads,
+                pending_upload_lifetime: Duration::from_secs(media.pending_upload_lifetime_secs),
+                max_thumbnail_source_pixels: media.max_thumbnail_source_pixels,
+                url_preview: media.url_preview.then(|| UrlPreviewSettings {
+                    allow_private_addresses: media.url_preview_allow_private_addresses,
+                    max_page_bytes: media.url_preview_max_page_bytes,
+                    timeout: Duration::from_secs(media.url_preview_timeout_secs),
+                }),
+            },
             rate_limits: self.rate_settings(),
         }
+    }
+
+    /// Where media files are stored.
+    pub fn media_dir(&self) -> PathBuf {
+        self.data_dir.join("media")
     }
 
     fn rate_settings(&self) -> Option<RateSettings> {
@@ -247,6 +285,14 @@ mod tests {
         assert_eq!(config.log.format, LogFormat::Pretty);
         assert_eq!(config.delegated_server(), "localhost:8448");
         assert_eq!(config.client_base_url(), "http://127.0.0.1:8008");
+        let media = config.core_settings().media;
+        assert_eq!(media.max_upload_bytes, 50 * 1024 * 1024);
+        assert_eq!(media.quota_bytes_per_user, None);
+        assert!(
+            media.url_preview.is_none(),
+            "URL previews are off by default"
+        );
+        assert_eq!(media.dir, Path::new("./hanse-data/media"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Some(Command::RegistrationToken(command)) => {
             Some(AdminCommand::RegistrationToken(command.clone()))
         }
+        Some(Command::Media(command)) => Some(AdminCommand::Media(command.clone())),
     };
     let config = match Config::load(cli.config.as_deref(), std::env::vars(), &cli.overrides()) {
         Ok(config) => config,

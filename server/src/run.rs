@@ -130,6 +130,7 @@ pub(crate) fn homeserver(
 pub fn http_settings(config: &Config) -> HttpSettings {
     HttpSettings {
         body_limit: config.max_request_body_bytes,
+        upload_limit: config.media.max_upload_bytes,
         client_discovery: ClientDiscovery {
             base_url: config.client_base_url(),
         },

@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use hanse_client_api::ClientDiscovery;
 use hanse_core::store::{self, Store};
-use hanse_core::{Homeserver, RegistrationPolicy, ServerIdentity, Settings};
+use hanse_core::{Homeserver, MediaSettings, RegistrationPolicy, ServerIdentity, Settings};
 use hanse_federation::FederationDiscovery;
 use hanse_protocol::identifiers::ServerName;
 use hanse_protocol::signing::ServerSigningKey;
@@ -70,10 +70,14 @@ pub struct TestServer {
     pub federation_url: String,
     pub homeserver: Homeserver,
     pub database: String,
+    /// The server's data directory (media files are in `media/`), removed
+    /// with the server.
+    pub data_dir: tempfile::TempDir,
     handles: [ServerHandle; 2],
 }
 
-/// Settings a test may choose for its server.
+/// Settings a test may choose for its server. `settings.media.dir` is
+/// replaced by a directory of the server's own.
 #[derive(Debug, Clone)]
 pub struct TestOptions {
     pub settings: Settings,
@@ -85,6 +89,7 @@ impl Default for TestOptions {
             settings: Settings {
                 registration: RegistrationPolicy::Open,
                 refreshable_token_lifetime: Duration::from_secs(300),
+                media: MediaSettings::defaults_in(PathBuf::new()),
                 // Tests send as fast as they can; the rate limit test sets
                 // its own.
                 rate_limits: None,
@@ -99,8 +104,11 @@ impl TestServer {
         Self::start_with(TestOptions::default()).await
     }
 
-    pub async fn start_with(options: TestOptions) -> Self {
+    pub async fn start_with(mut options: TestOptions) -> Self {
         let (pg_config, database) = fresh_database().await;
+        let data_dir = tempfile::tempdir().expect("a data directory");
+        options.settings.media.dir = data_dir.path().join("media");
+        let upload_limit = options.settings.media.max_upload_bytes;
         let client = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
         let federation = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
         let client_url = format!("http://{}", client.local_addr().expect("local address"));
@@ -125,6 +133,7 @@ impl TestServer {
             Homeserver::new(identity, options.settings, store).expect("valid test settings");
         let settings = HttpSettings {
             body_limit: TEST_BODY_LIMIT,
+            upload_limit,
             client_discovery: ClientDiscovery {
                 base_url: client_url.clone(),
             },
@@ -149,6 +158,7 @@ impl TestServer {
             federation_url: format!("http://{federation_addr}"),
             homeserver,
             database,
+            data_dir,
             handles,
         }
     }

@@ -283,11 +283,7 @@ async fn with_a_database_url_the_commands_use_that_database() {
     let database = ExternalDatabase::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let with_url = || {
-        let mut command = hanse_command(&data);
-        command.args(["--database-url", &database.url]);
-        command
-    };
+    let with_url = || database.hanse_command(&data);
     admin_with(with_url(), &["user", "create", "erin"], "erin's pw\n").ok("creating erin");
     let list = admin_with(with_url(), &["user", "list"], "").ok("listing");
     assert!(

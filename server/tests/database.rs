@@ -26,7 +26,24 @@ async fn migrations_are_recorded_and_rerunning_them_changes_nothing() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(applied, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    assert_eq!(applied, migration_files());
+    assert_eq!(applied.last(), Some(&SCHEMA_VERSION));
+}
+
+/// The versions of the files in migrations/, in order (numbers may be
+/// skipped while a migration reserved for another branch has not landed).
+fn migration_files() -> Vec<i32> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+    let mut versions: Vec<i32> = std::fs::read_dir(dir)
+        .expect("migrations/")
+        .filter_map(|entry| {
+            let name = entry.expect("entry").file_name();
+            let name = name.to_str()?;
+            name.strip_prefix('V')?.split_once("__")?.0.parse().ok()
+        })
+        .collect();
+    versions.sort_unstable();
+    versions
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod devices;
 mod events;
 mod filters;
 mod interning;
+mod media;
 mod migrate;
 mod prepared;
 mod reports;
@@ -23,6 +24,7 @@ pub use cluster::{socket_config, ClusterError, ClusterOptions, ManagedCluster, S
 pub use database::{create_database, DatabaseError};
 pub use devices::DeviceRow;
 pub use events::{Direction, EventRow, NewEventRow, ThreadSummaryRow};
+pub use media::{MediaContent, MediaRow, ThumbnailRow};
 pub use migrate::{migrate, MigrationError, SCHEMA_VERSION};
 pub use reports::NewReport;
 pub use rooms::{MembershipRow, RoomHeadRow, RoomRow};

@@ -72,6 +72,19 @@ enum Scenario {
         #[arg(long, default_value_t = 2000)]
         messages: usize,
     },
+    /// One user uploads a large generated file and downloads it again,
+    /// both streamed (neither side needs it in memory); with
+    /// --server-pid, the server's peak memory above idle is reported.
+    Media {
+        /// Size of the file in MiB (the server's media.max_upload_bytes
+        /// must allow it).
+        #[arg(long, default_value_t = 200)]
+        mebibytes: u64,
+        /// Process ID of the server (on this machine), whose VmRSS and
+        /// VmHWM are read from /proc.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
 }
 
 /// Latencies of one scenario, and how long it took in all.
@@ -145,6 +158,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             concurrency,
         } => bench.big_room(members, joins, concurrency).await,
         Scenario::Send { senders, messages } => bench.send(senders, messages).await,
+        Scenario::Media {
+            mebibytes,
+            server_pid,
+        } => bench.media(mebibytes, server_pid).await,
     }
 }
 
@@ -420,6 +437,156 @@ impl Bench {
             "send",
             json!({ "senders": senders, "bytes_per_message": bytes_per(before, after, sent) }),
         );
+        Ok(())
+    }
+}
+
+/// Deterministic bytes that neither compress nor repeat, made a chunk at a
+/// time and the same however they are chunked: the media scenario's file,
+/// produced for upload and again to check the download against.
+struct Generated {
+    position: u64,
+    len: u64,
+}
+
+impl Generated {
+    const CHUNK: usize = 64 * 1024;
+
+    fn new(len: u64) -> Self {
+        Self { position: 0, len }
+    }
+
+    /// Byte `position` of the stream: a byte of the SplitMix64 hash of its
+    /// 8-byte word's index.
+    fn byte_at(position: u64) -> u8 {
+        let mut z = (position / 8).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)).to_le_bytes()[(position % 8) as usize]
+    }
+
+    fn next_chunk(&mut self, max: usize) -> Option<Vec<u8>> {
+        let end = self.len.min(self.position + max as u64);
+        if self.position >= end {
+            return None;
+        }
+        let chunk = (self.position..end).map(Self::byte_at).collect();
+        self.position = end;
+        Some(chunk)
+    }
+}
+
+/// VmRSS and VmHWM of a process, in KiB.
+fn memory_kib(pid: u32) -> Result<(u64, u64), Failure> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> Result<u64, Failure> {
+        let line = status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .ok_or_else(|| format!("/proc/{pid}/status has no {name}"))?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .ok_or("malformed /proc status line")?
+            .parse()?)
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+impl Bench {
+    async fn media(&self, mebibytes: u64, server_pid: Option<u32>) -> Result<(), Failure> {
+        let (client, _) = self.new_user("media").await?;
+        let len = mebibytes * 1024 * 1024;
+        let idle = match server_pid {
+            Some(pid) => {
+                // Resets VmHWM to the current RSS (Linux; needs the right
+                // to the process); without it the peak may predate the run.
+                let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+                if !reset {
+                    eprintln!(
+                        "hanse-bench: cannot reset the peak RSS of {pid}; it may predate this run"
+                    );
+                }
+                Some((pid, memory_kib(pid)?.0))
+            }
+            None => None,
+        };
+        // Sampled too, in case the peak cannot be reset.
+        let sampled_peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let sampler = idle.map(|(pid, _)| {
+            let peak = sampled_peak.clone();
+            tokio::spawn(async move {
+                while let Ok((rss, _)) = memory_kib(pid) {
+                    peak.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        });
+
+        let started = Instant::now();
+        let body = futures_util::stream::unfold(Generated::new(len), |mut generated| async move {
+            let chunk = generated.next_chunk(Generated::CHUNK)?;
+            Some((Ok::<_, std::io::Error>(chunk), generated))
+        });
+        let mxc = client
+            .upload(
+                reqwest::Body::wrap_stream(body),
+                "application/octet-stream",
+                Some("bench.bin"),
+            )
+            .await?;
+        let report = |scenario: &str, took: Duration| {
+            let throughput = round(mebibytes as f64 / took.as_secs_f64());
+            Timings {
+                latencies: vec![took],
+                elapsed: took,
+            }
+            .report(
+                scenario,
+                json!({ "mebibytes": mebibytes, "mib_per_second": throughput }),
+            );
+        };
+        report("media_upload", started.elapsed());
+
+        let started = Instant::now();
+        let mut response = client.download(&mxc).await?;
+        let mut expected = Generated::new(len);
+        let mut received = 0u64;
+        while let Some(chunk) = response.chunk().await? {
+            let want = expected
+                .next_chunk(chunk.len())
+                .ok_or("the download is longer than the upload")?;
+            if want[..] != chunk[..] {
+                return Err(
+                    format!("the download differs from the upload at byte {received}").into(),
+                );
+            }
+            received += chunk.len() as u64;
+        }
+        if received != len {
+            return Err(format!("downloaded {received} of {len} bytes").into());
+        }
+        report("media_download", started.elapsed());
+
+        if let (Some((pid, idle_kib)), Some(sampler)) = (idle, sampler) {
+            let (_, peak_kib) = memory_kib(pid)?;
+            sampler.abort();
+            let sampled = sampled_peak.load(std::sync::atomic::Ordering::Relaxed);
+            let peak_kib = peak_kib.max(sampled);
+            let above_mib = round(peak_kib.saturating_sub(idle_kib) as f64 / 1024.0);
+            println!(
+                "{}",
+                json!({
+                    "scenario": "media_memory",
+                    "server_pid": pid,
+                    "idle_rss_mib": round(idle_kib as f64 / 1024.0),
+                    "peak_rss_mib": round(peak_kib as f64 / 1024.0),
+                    "peak_above_idle_mib": above_mib,
+                    "target_mib": 64,
+                    "met": above_mib < 64.0,
+                })
+            );
+        }
         Ok(())
     }
 }

@@ -177,6 +177,13 @@ impl ExternalDatabase {
         Self { url, config }
     }
 
+    /// `hanse` on `data_dir` (see [`hanse_command`]), using this database.
+    pub fn hanse_command(&self, data_dir: &Path) -> Command {
+        let mut command = hanse_command(data_dir);
+        command.args(["--database-url", &self.url]);
+        command
+    }
+
     /// A connection of the test's own, to check what `hanse` stored.
     pub async fn connect(&self) -> tokio_postgres::Client {
         let (client, connection) = self
