@@ -1,5 +1,6 @@
-//! GET/PUT /user/{userId}/account_data/{type} and
-//! /user/{userId}/rooms/{roomId}/account_data/{type}.
+//! GET/PUT /user/{userId}/account_data/{type},
+//! /user/{userId}/rooms/{roomId}/account_data/{type}, and room tags
+//! (GET /user/{userId}/rooms/{roomId}/tags, PUT/DELETE .../tags/{tag}).
 
 use actix_web::{web, HttpResponse};
 use hanse_core::Homeserver;
@@ -66,6 +67,43 @@ pub async fn set_in_room(
             &data_type,
             &content,
         )
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+pub async fn tags(
+    homeserver: web::Data<Homeserver>,
+    Authenticated(session): Authenticated,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, MatrixError> {
+    let (user, room) = path.into_inner();
+    let tags = homeserver
+        .room_tags(&session, &user_id(&user)?, &room_id(&room)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "tags": tags })))
+}
+
+pub async fn set_tag(
+    homeserver: web::Data<Homeserver>,
+    Authenticated(session): Authenticated,
+    path: web::Path<(String, String, String)>,
+    Json(info): Json<Map<String, Value>>,
+) -> Result<HttpResponse, MatrixError> {
+    let (user, room, tag) = path.into_inner();
+    homeserver
+        .set_room_tag(&session, &user_id(&user)?, &room_id(&room)?, &tag, info)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+pub async fn delete_tag(
+    homeserver: web::Data<Homeserver>,
+    Authenticated(session): Authenticated,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, MatrixError> {
+    let (user, room, tag) = path.into_inner();
+    homeserver
+        .delete_room_tag(&session, &user_id(&user)?, &room_id(&room)?, &tag)
         .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }

@@ -77,6 +77,13 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(put().to(profile::set_field))
                 .route(delete().to(profile::delete_field)),
         )
+        // Room tagging
+        .service(v3("/user/{userId}/rooms/{roomId}/tags").route(get().to(account_data::tags)))
+        .service(
+            v3("/user/{userId}/rooms/{roomId}/tags/{tag}")
+                .route(put().to(account_data::set_tag))
+                .route(delete().to(account_data::delete_tag)),
+        )
         // Filtering
         .service(v3("/user/{userId}/filter").route(post().to(filters::create)))
         .service(v3("/user/{userId}/filter/{filterId}").route(get().to(filters::get)))

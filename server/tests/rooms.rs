@@ -1460,6 +1460,92 @@ async fn account_data_and_invite_blocking() {
         (after[0].get::<_, i64>(0), after[0].get::<_, i64>(1))
     );
 
+    // Tags: added one at a time (concurrently too), stored as m.tag room
+    // account data, removed; only by their owner.
+    let tags = format!("{V3}/user/{}/rooms/{room}/tags", bob_login.user_id);
+    let empty: Value = bob.get(&tags).await.expect("no tags yet");
+    assert_eq!(empty, json!({ "tags": {} }));
+    let adds = (0..8).map(|i| {
+        let (bob, tags) = (&bob, &tags);
+        async move {
+            bob.put::<Value>(&format!("{tags}/u.tag{i}"), &json!({ "order": 0.5 }))
+                .await
+                .expect("add tag");
+        }
+    });
+    futures_util::future::join_all(adds).await;
+    bob.put::<Value>(&format!("{tags}/m.favourite"), &json!({ "order": 0.1 }))
+        .await
+        .expect("favourite");
+    assert_eq!(
+        outcome(&bob, Method::DELETE, &format!("{tags}/u.tag0"), json!(null)).await,
+        (200, String::new())
+    );
+    let listed: Value = bob.get(&tags).await.expect("tags");
+    let mut names: Vec<&String> = listed["tags"].as_object().expect("tags").keys().collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "m.favourite",
+            "u.tag1",
+            "u.tag2",
+            "u.tag3",
+            "u.tag4",
+            "u.tag5",
+            "u.tag6",
+            "u.tag7"
+        ]
+    );
+    assert_eq!(listed["tags"]["m.favourite"], json!({ "order": 0.1 }));
+    let as_account_data: Value = bob
+        .get(&format!(
+            "{V3}/user/{}/rooms/{room}/account_data/m.tag",
+            bob_login.user_id
+        ))
+        .await
+        .expect("m.tag");
+    assert_eq!(as_account_data["tags"], listed["tags"]);
+    for (client, method, path, body, status, errcode) in [
+        (
+            &alice,
+            Method::GET,
+            tags.clone(),
+            json!(null),
+            403,
+            "M_FORBIDDEN",
+        ),
+        (
+            &alice,
+            Method::PUT,
+            format!("{tags}/u.x"),
+            json!({}),
+            403,
+            "M_FORBIDDEN",
+        ),
+        (
+            &bob,
+            Method::PUT,
+            format!("{tags}/u.x"),
+            json!({ "order": "first" }),
+            400,
+            "M_BAD_JSON",
+        ),
+        (
+            &bob,
+            Method::PUT,
+            format!("{tags}/{}", "t".repeat(256)),
+            json!({}),
+            400,
+            "M_INVALID_PARAM",
+        ),
+    ] {
+        assert_eq!(
+            outcome(client, method, &path, body).await,
+            (status, errcode.to_owned())
+        );
+    }
+
     // Invite blocking: bob refuses invites by every route that makes one.
     let block = bob_data("m.invite_permission_config");
     bob.put::<Value>(&block, &json!({ "default_action": "block" }))

@@ -96,7 +96,7 @@ impl Homeserver {
     }
 }
 
-fn own_account_data(session: &Session, owner: &UserId) -> Result<()> {
+pub(super) fn own_account_data(session: &Session, owner: &UserId) -> Result<()> {
     if &session.user_id != owner {
         return Err(Error::Forbidden(
             "account data belongs to its user alone".into(),

@@ -6,6 +6,7 @@ mod password;
 mod profile;
 mod registration;
 mod registration_tokens;
+mod tags;
 mod tokens;
 pub mod uia;
 
