@@ -4,6 +4,7 @@
 mod account;
 mod account_data;
 mod auth;
+mod capabilities;
 mod devices;
 mod discovery;
 mod filters;
@@ -38,6 +39,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
             endpoint("/.well-known/matrix/client").route(get().to(discovery::well_known_client)),
         )
         .service(endpoint("/_matrix/client/versions").route(get().to(versions::versions)))
+        // Capabilities negotiation
+        .service(v3("/capabilities").route(get().to(capabilities::capabilities)))
         // Account registration
         .service(v3("/register").route(post().to(register::register)))
         .service(v3("/register/available").route(get().to(register::available)))

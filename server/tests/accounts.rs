@@ -837,3 +837,47 @@ async fn profiles_are_set_read_and_checked() {
     assert!(after.get("org.example.pronouns").is_none());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn capabilities_describe_the_server() {
+    let server = TestServer::start().await;
+    let anonymous = Client::new(&server.client_url);
+    assert_eq!(
+        outcome(
+            &anonymous,
+            Method::GET,
+            "/_matrix/client/v3/capabilities",
+            Value::Null
+        )
+        .await,
+        (401, "M_MISSING_TOKEN".to_owned())
+    );
+    let login = anonymous
+        .register("cap", PASSWORD, None)
+        .await
+        .expect("registration");
+    let client = anonymous.with_token(&login.access_token);
+    let answer: Value = client
+        .get("/_matrix/client/v3/capabilities")
+        .await
+        .expect("capabilities");
+    let capabilities = &answer["capabilities"];
+    assert_eq!(capabilities["m.change_password"]["enabled"], true);
+    assert_eq!(capabilities["m.room_versions"]["default"], "12");
+    // Every version offered can be created.
+    let versions = capabilities["m.room_versions"]["available"]
+        .as_object()
+        .expect("available versions");
+    for (version, stability) in versions {
+        assert_eq!(stability, "stable");
+        let created: Value = client
+            .post(
+                "/_matrix/client/v3/createRoom",
+                &json!({ "room_version": version }),
+            )
+            .await
+            .expect("a room of an offered version");
+        assert!(created["room_id"].is_string());
+    }
+    assert_eq!(capabilities["m.3pid_changes"]["enabled"], false);
+}

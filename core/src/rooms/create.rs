@@ -43,7 +43,8 @@ pub struct CreateRoom {
 }
 
 /// The versions new rooms may have: those with the current rules.
-const CREATABLE: [RoomVersionId; 3] = [RoomVersionId::V10, RoomVersionId::V11, RoomVersionId::V12];
+pub const CREATABLE: [RoomVersionId; 3] =
+    [RoomVersionId::V10, RoomVersionId::V11, RoomVersionId::V12];
 
 impl Homeserver {
     /// Creates a room for `creator`; returns its ID.

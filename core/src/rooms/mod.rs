@@ -27,7 +27,7 @@ use hanse_protocol::power_levels::{room_creators, PowerLevels};
 use hanse_protocol::room_versions::{RoomVersion, RoomVersionId};
 
 pub use build::{Appended, ClientTransaction, EventDraft};
-pub use create::{CreateRoom, Preset};
+pub use create::{CreateRoom, Preset, CREATABLE};
 pub use directory::{PublicRooms, PublicRoomsQuery};
 pub use events::StoredEvent;
 pub use membership::MembershipChange;
