@@ -71,6 +71,14 @@ enum Scenario {
         senders: usize,
         #[arg(long, default_value_t = 2000)]
         messages: usize,
+        /// Members to fill the room with before sending (accounts without
+        /// passwords), to see whether a send costs more in a large room.
+        #[arg(long, default_value_t = 0)]
+        members: usize,
+        /// The server's process ID: the server's CPU time per message
+        /// (from /proc; its database's processes not counted) is reported.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// One user uploads a large generated file and downloads it again,
     /// both streamed (neither side needs it in memory); with
@@ -157,7 +165,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             joins,
             concurrency,
         } => bench.big_room(members, joins, concurrency).await,
-        Scenario::Send { senders, messages } => bench.send(senders, messages).await,
+        Scenario::Send {
+            senders,
+            messages,
+            members,
+            server_pid,
+        } => bench.send(senders, messages, members, server_pid).await,
         Scenario::Media {
             mebibytes,
             server_pid,
@@ -321,20 +334,7 @@ impl Bench {
         concurrency: usize,
     ) -> Result<(), Failure> {
         let (_, room) = self.public_room().await?;
-        let mut filled = 0;
-        let started = Instant::now();
-        while filled < members {
-            let chunk = (members - filled).min(1000);
-            let users = self
-                .users_with(&format!("m{filled}-"), chunk, concurrency, None)
-                .await?;
-            self.join_all(&room, &users, concurrency).await?;
-            filled += chunk;
-            eprintln!(
-                "hanse-bench: {filled}/{members} members joined ({:.0} s)",
-                started.elapsed().as_secs_f64()
-            );
-        }
+        self.fill_room(&room, members, concurrency).await?;
         let users = self.users_with("late", joins, concurrency, None).await?;
         let before = self.database_size()?;
         let timings = self.join_all(&room, &users, concurrency).await?;
@@ -347,6 +347,31 @@ impl Bench {
                 "bytes_per_join": bytes_per(before, after, joins),
             }),
         );
+        Ok(())
+    }
+
+    /// Adds `members` new members (accounts without passwords) to `room`,
+    /// `concurrency` joins at a time; progress on stderr.
+    async fn fill_room(
+        &self,
+        room: &str,
+        members: usize,
+        concurrency: usize,
+    ) -> Result<(), Failure> {
+        let mut filled = 0;
+        let started = Instant::now();
+        while filled < members {
+            let chunk = (members - filled).min(1000);
+            let users = self
+                .users_with(&format!("m{filled}-"), chunk, concurrency, None)
+                .await?;
+            self.join_all(room, &users, concurrency).await?;
+            filled += chunk;
+            eprintln!(
+                "hanse-bench: {filled}/{members} members joined ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
         Ok(())
     }
 
@@ -398,8 +423,15 @@ impl Bench {
         })
     }
 
-    async fn send(&self, senders: usize, messages: usize) -> Result<(), Failure> {
+    async fn send(
+        &self,
+        senders: usize,
+        messages: usize,
+        members: usize,
+        server_pid: Option<u32>,
+    ) -> Result<(), Failure> {
         let (_, room) = self.public_room().await?;
+        self.fill_room(&room, members, 8).await?;
         let users = self.users("s", senders, senders).await?;
         for (client, _, _) in &users {
             let _: Value = client
@@ -408,6 +440,7 @@ impl Bench {
         }
         let per_sender = messages.div_ceil(senders.max(1));
         let before = self.database_size()?;
+        let cpu_before = server_pid.map(cpu_ms).transpose()?;
         let started = Instant::now();
         let tasks = users.iter().enumerate().map(|(s, (client, _, _))| {
             let room = room.clone();
@@ -431,11 +464,20 @@ impl Bench {
             latencies.extend(sent?);
         }
         let elapsed = started.elapsed();
+        let cpu = match (server_pid, cpu_before) {
+            (Some(pid), Some(before)) => Some(cpu_ms(pid)? - before),
+            _ => None,
+        };
         let after = self.database_size()?;
         let sent = latencies.len();
         Timings { latencies, elapsed }.report(
             "send",
-            json!({ "senders": senders, "bytes_per_message": bytes_per(before, after, sent) }),
+            json!({
+                "senders": senders,
+                "members": members,
+                "bytes_per_message": bytes_per(before, after, sent),
+                "server_cpu_ms_per_message": cpu.map(|ms| round(ms / sent.max(1) as f64)),
+            }),
         );
         Ok(())
     }
@@ -474,6 +516,21 @@ impl Generated {
         self.position = end;
         Some(chunk)
     }
+}
+
+/// CPU time (user and system, all threads) a process has used, in ms.
+fn cpu_ms(pid: u32) -> Result<f64, Failure> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name (which may hold spaces, so split
+    // after its closing parenthesis); utime and stime are the 14th and
+    // 15th fields of the line, the 12th and 13th after the name.
+    let after_name = stat.rsplit_once(')').ok_or("malformed /proc stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64, Failure> {
+        Ok(fields.get(i).ok_or("short /proc stat")?.parse::<f64>()?)
+    };
+    // /proc counts in USER_HZ, which Linux fixes at 100 per second.
+    Ok((ticks(11)? + ticks(12)?) * 10.0)
 }
 
 /// VmRSS and VmHWM of a process, in KiB.
