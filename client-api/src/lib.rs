@@ -104,6 +104,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         // Rooms
         .service(v3("/createRoom").route(post().to(rooms::create::create_room)))
         .service(v3("/joined_rooms").route(get().to(rooms::membership::joined_rooms)))
+        .service(v3("/rooms/{roomId}/upgrade").route(post().to(rooms::upgrade::upgrade)))
         // Membership
         .service(v3("/join/{roomIdOrAlias}").route(post().to(rooms::membership::join)))
         .service(v3("/rooms/{roomId}/join").route(post().to(rooms::membership::join)))

@@ -1799,3 +1799,115 @@ async fn rate_limits_answer_429_with_the_time_to_wait() {
         accounts
     );
 }
+
+#[tokio::test]
+async fn rooms_are_upgraded_with_their_state_and_aliases() {
+    let server = TestServer::start().await;
+    let (alice, alice_login) = user(&server, "alice").await;
+    let (bob, _) = user(&server, "bob").await;
+    let old = create_room(
+        &alice,
+        json!({ "room_version": "11", "preset": "public_chat", "name": "Kontor",
+                "topic": "ledgers", "room_alias_name": "kontor" }),
+    )
+    .await;
+    bob.post::<Value>(&format!("{V3}/rooms/{old}/join"), &json!({}))
+        .await
+        .expect("bob joins");
+    let upgrade = format!("{V3}/rooms/{old}/upgrade");
+    let events = footprint(&server).await;
+    for (client, body, status, errcode) in [
+        (&bob, json!({ "new_version": "12" }), 403, "M_FORBIDDEN"),
+        (
+            &alice,
+            json!({ "new_version": "2" }),
+            400,
+            "M_UNSUPPORTED_ROOM_VERSION",
+        ),
+        (&alice, json!({ "new_version": 12 }), 400, "M_BAD_JSON"),
+    ] {
+        assert_eq!(
+            outcome(client, Method::POST, &upgrade, body).await,
+            (status, errcode.to_owned())
+        );
+    }
+    assert_eq!(footprint(&server).await, events, "refusals change nothing");
+
+    let upgraded: Value = alice
+        .post(&upgrade, &json!({ "new_version": "12" }))
+        .await
+        .expect("upgrade");
+    let new = upgraded["replacement_room"]
+        .as_str()
+        .expect("replacement_room");
+    let create: Value = alice
+        .get(&format!("{V3}/rooms/{new}/state/m.room.create/"))
+        .await
+        .expect("create");
+    assert_eq!(create["room_version"], "12");
+    assert_eq!(create["predecessor"]["room_id"], old.as_str());
+    for (event_type, key, value) in [
+        ("m.room.name", "name", "Kontor"),
+        ("m.room.topic", "topic", "ledgers"),
+        ("m.room.join_rules", "join_rule", "public"),
+    ] {
+        let content: Value = alice
+            .get(&format!("{V3}/rooms/{new}/state/{event_type}/"))
+            .await
+            .expect("copied state");
+        assert_eq!(content[key], value, "{event_type}");
+    }
+    // Version 12: the upgrader is a creator, so not listed in users.
+    let power: Value = alice
+        .get(&format!("{V3}/rooms/{new}/state/m.room.power_levels/"))
+        .await
+        .expect("power levels");
+    assert!(
+        power["users"].as_object().expect("users").is_empty(),
+        "{power}"
+    );
+    // The alias moved; the old room points to the new one and is quiet.
+    let alias = format!("#kontor:{}", server.homeserver.identity.server_name);
+    let resolved: Value = alice
+        .get(&format!("{V3}/directory/room/{}", escape(&alias)))
+        .await
+        .expect("alias");
+    assert_eq!(resolved["room_id"], new);
+    let tombstone: Value = alice
+        .get(&format!("{V3}/rooms/{old}/state/m.room.tombstone/"))
+        .await
+        .expect("tombstone");
+    assert_eq!(tombstone["replacement_room"], new);
+    assert_eq!(
+        outcome(
+            &bob,
+            Method::PUT,
+            &format!("{V3}/rooms/{old}/send/m.room.message/late"),
+            json!({ "msgtype": "m.text", "body": "anyone?" })
+        )
+        .await,
+        (403, "M_FORBIDDEN".to_owned())
+    );
+    bob.post::<Value>(&format!("{V3}/rooms/{new}/join"), &json!({}))
+        .await
+        .expect("bob follows");
+    send_text(&bob, new, "here", "found it").await;
+
+    // Into a version before 12, a creator's unbounded power becomes 100.
+    let v12 = create_room(&alice, json!({})).await;
+    let into_11: Value = alice
+        .post(
+            &format!("{V3}/rooms/{v12}/upgrade"),
+            &json!({ "new_version": "11" }),
+        )
+        .await
+        .expect("upgrade to 11");
+    let room_11 = into_11["replacement_room"]
+        .as_str()
+        .expect("replacement_room");
+    let power: Value = alice
+        .get(&format!("{V3}/rooms/{room_11}/state/m.room.power_levels/"))
+        .await
+        .expect("power levels");
+    assert_eq!(power["users"][&alice_login.user_id], 100);
+}

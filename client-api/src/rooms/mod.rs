@@ -7,6 +7,7 @@ pub mod read;
 pub mod relations;
 pub mod reports;
 pub mod send;
+pub mod upgrade;
 
 use hanse_core::Error;
 use hanse_http::MatrixError;

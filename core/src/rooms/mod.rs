@@ -14,6 +14,7 @@ mod state;
 pub mod state_trie;
 mod stream;
 mod timeline;
+mod upgrade;
 mod user_directory;
 mod visibility;
 mod writer;

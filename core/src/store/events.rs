@@ -245,6 +245,20 @@ impl Store {
             .collect())
     }
 
+    /// The ID of the room's newest event.
+    pub async fn last_event_id(&self, room_nid: i64) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .cached_query_opt(
+                "SELECT event_id FROM events WHERE room_nid = $1
+                 ORDER BY stream_ordering DESC LIMIT 1",
+                &[&room_nid],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
     /// Thread roots of the room with the stream position of their latest
     /// reply, latest first, below position `before`.
     pub async fn thread_roots(

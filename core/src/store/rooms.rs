@@ -113,6 +113,18 @@ impl Store {
         Ok(row.map(|row| row.get(0)))
     }
 
+    /// Points every local alias of one room at another (a room upgrade).
+    pub async fn move_aliases(&self, from_nid: i64, to_nid: i64) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .cached_execute(
+                "UPDATE room_aliases SET room_nid = $2 WHERE room_nid = $1",
+                &[&from_nid, &to_nid],
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn delete_alias(&self, alias: &str) -> Result<bool, StoreError> {
         let deleted = self
             .client()
