@@ -9,6 +9,7 @@ mod devices;
 mod discovery;
 mod filters;
 mod media;
+mod presence;
 mod profile;
 mod rooms;
 mod uia;
@@ -79,6 +80,12 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(get().to(profile::get_field))
                 .route(put().to(profile::set_field))
                 .route(delete().to(profile::delete_field)),
+        )
+        // Presence
+        .service(
+            v3("/presence/{userId}/status")
+                .route(get().to(presence::get))
+                .route(put().to(presence::set)),
         )
         // Room tagging
         .service(v3("/user/{userId}/rooms/{roomId}/tags").route(get().to(account_data::tags)))

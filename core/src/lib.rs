@@ -7,6 +7,7 @@ mod error;
 pub mod filters;
 mod identity;
 pub mod media;
+pub mod presence;
 pub mod rate_limits;
 pub mod rooms;
 pub mod settings;

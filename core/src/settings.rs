@@ -24,6 +24,9 @@ pub struct Settings {
     /// tokens. Clients that do not get tokens that never expire.
     pub refreshable_token_lifetime: Duration,
     pub media: MediaSettings,
+    /// Whether users' presence is kept and shown (off: everyone shows as
+    /// offline, and setting presence does nothing).
+    pub presence: bool,
     /// `None` lifts every rate limit.
     pub rate_limits: Option<crate::rate_limits::RateSettings>,
 }

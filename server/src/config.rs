@@ -28,6 +28,7 @@ pub struct Config {
     pub well_known_server: Option<String>,
     pub registration: RegistrationPolicy,
     pub refreshable_token_lifetime_secs: u64,
+    pub presence: bool,
     pub max_request_body_bytes: usize,
     pub shutdown_timeout_secs: u64,
     pub database: DatabaseConfig,
@@ -224,6 +225,7 @@ impl Config {
                     timeout: Duration::from_secs(media.url_preview_timeout_secs),
                 }),
             },
+            presence: self.presence,
             rate_limits: self.rate_settings(),
         }
     }

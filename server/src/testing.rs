@@ -92,6 +92,7 @@ impl Default for TestOptions {
                 media: MediaSettings::defaults_in(PathBuf::new()),
                 // Tests send as fast as they can; the rate limit test sets
                 // its own.
+                presence: true,
                 rate_limits: None,
             },
         }

@@ -1911,3 +1911,99 @@ async fn rooms_are_upgraded_with_their_state_and_aliases() {
         .expect("power levels");
     assert_eq!(power["users"][&alice_login.user_id], 100);
 }
+
+#[tokio::test]
+async fn presence_is_set_and_shown_to_those_sharing_a_room() {
+    let server = TestServer::start().await;
+    let (alice, alice_login) = user(&server, "alice").await;
+    let (bob, _) = user(&server, "bob").await;
+    let status = format!("{V3}/presence/{}/status", alice_login.user_id);
+    alice
+        .put::<Value>(
+            &status,
+            &json!({ "presence": "online", "status_msg": "at the Kontor" }),
+        )
+        .await
+        .expect("set presence");
+    let own: Value = alice.get(&status).await.expect("own presence");
+    assert_eq!(own["presence"], "online");
+    assert_eq!(own["status_msg"], "at the Kontor");
+    assert_eq!(own["currently_active"], true);
+    assert!(own["last_active_ago"]
+        .as_i64()
+        .is_some_and(|ago| ago < 60_000));
+
+    let unknown = format!(
+        "{V3}/presence/@nobody:{}/status",
+        server.homeserver.identity.server_name
+    );
+    for (client, method, path, body, expected) in [
+        (
+            &bob,
+            Method::GET,
+            status.clone(),
+            json!(null),
+            (403, "M_FORBIDDEN"),
+        ),
+        (
+            &bob,
+            Method::PUT,
+            status.clone(),
+            json!({ "presence": "offline" }),
+            (403, "M_FORBIDDEN"),
+        ),
+        (
+            &alice,
+            Method::PUT,
+            status.clone(),
+            json!({ "presence": "busy" }),
+            (400, "M_BAD_JSON"),
+        ),
+        (
+            &alice,
+            Method::GET,
+            unknown,
+            json!(null),
+            (404, "M_NOT_FOUND"),
+        ),
+    ] {
+        assert_eq!(
+            outcome(client, method, &path, body).await,
+            (expected.0, expected.1.to_owned())
+        );
+    }
+    let unchanged: Value = alice.get(&status).await.expect("own presence");
+    assert_eq!(unchanged["status_msg"], "at the Kontor");
+
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    bob.post::<Value>(&format!("{V3}/rooms/{room}/join"), &json!({}))
+        .await
+        .expect("join");
+    alice
+        .put::<Value>(&status, &json!({ "presence": "unavailable" }))
+        .await
+        .expect("away");
+    let seen: Value = bob.get(&status).await.expect("presence of a room mate");
+    assert_eq!(seen["presence"], "unavailable");
+    assert!(
+        seen.get("status_msg").is_none(),
+        "the status was cleared: {seen}"
+    );
+
+    // With presence off, everyone is offline and setting it does nothing.
+    let mut options = TestOptions::default();
+    options.settings.presence = false;
+    let quiet = TestServer::start_with(options).await;
+    let (carol, carol_login) = user(&quiet, "carol").await;
+    let carol_status = format!("{V3}/presence/{}/status", carol_login.user_id);
+    carol
+        .put::<Value>(&carol_status, &json!({ "presence": "online" }))
+        .await
+        .expect("accepted");
+    let off: Value = carol.get(&carol_status).await.expect("presence");
+    assert_eq!(off, json!({ "presence": "offline" }));
+    assert_eq!(
+        quiet.query("SELECT count(*) FROM presence").await[0].get::<_, i64>(0),
+        0
+    );
+}
