@@ -112,6 +112,12 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(v3("/createRoom").route(post().to(rooms::create::create_room)))
         .service(v3("/joined_rooms").route(get().to(rooms::membership::joined_rooms)))
         .service(v3("/rooms/{roomId}/upgrade").route(post().to(rooms::upgrade::upgrade)))
+        // Receipts and read markers
+        .service(
+            v3("/rooms/{roomId}/receipt/{receiptType}/{eventId}")
+                .route(post().to(rooms::receipts::receipt)),
+        )
+        .service(v3("/rooms/{roomId}/read_markers").route(post().to(rooms::receipts::read_markers)))
         // Membership
         .service(v3("/join/{roomIdOrAlias}").route(post().to(rooms::membership::join)))
         .service(v3("/rooms/{roomId}/join").route(post().to(rooms::membership::join)))

@@ -2007,3 +2007,124 @@ async fn presence_is_set_and_shown_to_those_sharing_a_room() {
         0
     );
 }
+
+#[tokio::test]
+async fn receipts_and_the_read_marker_move_forward() {
+    let server = TestServer::start().await;
+    let (alice, alice_login) = user(&server, "alice").await;
+    let (bob, _) = user(&server, "bob").await;
+    let room = create_room(&alice, json!({})).await;
+    let e1 = send_text(&alice, &room, "r1", "one").await;
+    let e2 = send_text(&alice, &room, "r2", "two").await;
+    let e3 = send_text(&alice, &room, "r3", "three").await;
+    let reply: Value = alice
+        .put(
+            &format!("{V3}/rooms/{room}/send/m.room.message/r4"),
+            &json!({ "msgtype": "m.text", "body": "in thread",
+                     "m.relates_to": { "rel_type": "m.thread", "event_id": e1 } }),
+        )
+        .await
+        .expect("thread reply");
+    let reply = reply["event_id"].as_str().expect("id").to_owned();
+    let receipt = |kind: &str, event: &str| format!("{V3}/rooms/{room}/receipt/{kind}/{event}");
+    let receipts = || async {
+        let rows = server
+            .query(
+                "SELECT r.receipt_type, r.thread_id, e.event_id FROM receipts r
+                 JOIN events e ON e.event_nid = r.event_nid ORDER BY 1, 2",
+            )
+            .await;
+        rows.iter()
+            .map(|row| {
+                (
+                    row.get::<_, String>(0),
+                    row.get::<_, String>(1),
+                    row.get::<_, String>(2),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+
+    for event in [&e2, &e1] {
+        alice
+            .post::<Value>(&receipt("m.read", event), &json!({}))
+            .await
+            .expect("receipt");
+    }
+    assert_eq!(
+        receipts().await,
+        [("m.read".to_owned(), String::new(), e2.clone())],
+        "an older receipt does not move it back"
+    );
+    alice
+        .post::<Value>(&receipt("m.read", &reply), &json!({ "thread_id": e1 }))
+        .await
+        .expect("threaded receipt");
+    alice
+        .post::<Value>(&receipt("m.read", &e3), &json!({ "thread_id": "main" }))
+        .await
+        .expect("main timeline receipt");
+    alice
+        .post::<Value>(
+            &format!("{V3}/rooms/{room}/read_markers"),
+            &json!({ "m.fully_read": e3, "m.read.private": e2 }),
+        )
+        .await
+        .expect("read markers");
+    let marker: Value = alice
+        .get(&format!(
+            "{V3}/user/{}/rooms/{room}/account_data/m.fully_read",
+            alice_login.user_id
+        ))
+        .await
+        .expect("read marker");
+    assert_eq!(marker, json!({ "event_id": e3 }));
+    let recorded = receipts().await;
+    assert_eq!(recorded.len(), 4, "{recorded:?}");
+
+    for (client, path, body, expected) in [
+        (
+            &alice,
+            receipt("m.read", &e2),
+            json!({ "thread_id": e1 }),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            &alice,
+            receipt("m.read", &reply),
+            json!({ "thread_id": "main" }),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            &alice,
+            receipt("m.fully_read", &e2),
+            json!({ "thread_id": "main" }),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            &alice,
+            receipt("m.seen", &e2),
+            json!({}),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            &alice,
+            receipt("m.read", UNKNOWN_EVENT),
+            json!({}),
+            (404, "M_NOT_FOUND"),
+        ),
+        (
+            &bob,
+            receipt("m.read", &e2),
+            json!({}),
+            (404, "M_NOT_FOUND"),
+        ),
+    ] {
+        assert_eq!(
+            outcome(client, Method::POST, &path, body).await,
+            (expected.0, expected.1.to_owned()),
+            "{path}"
+        );
+    }
+    assert_eq!(receipts().await, recorded, "refusals change nothing");
+}

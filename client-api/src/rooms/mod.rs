@@ -4,6 +4,7 @@ pub mod create;
 pub mod directory;
 pub mod membership;
 pub mod read;
+pub mod receipts;
 pub mod relations;
 pub mod reports;
 pub mod send;

@@ -7,6 +7,7 @@ mod create;
 mod directory;
 mod events;
 mod membership;
+mod receipts;
 mod relations;
 mod reports;
 mod send;

@@ -41,7 +41,7 @@ const MAX_RECURSION: usize = 3;
 
 impl Homeserver {
     /// The room and its reader, if they may see `event_id` in it.
-    async fn visible_event(
+    pub(super) async fn visible_event(
         &self,
         user: &UserId,
         room_id: &RoomId,

@@ -1,0 +1,83 @@
+//! Read receipts and the read marker (POST /rooms/{roomId}/receipt/...,
+//! POST /rooms/{roomId}/read_markers): how far a user has read, public
+//! (`m.read`), private (`m.read.private`), or as the marker their clients
+//! share (`m.fully_read`, kept as room account data).
+
+use hanse_protocol::identifiers::{EventId, RoomId};
+
+use super::build::relation;
+use crate::accounts::Session;
+use crate::clock::now_ms;
+use crate::store::NewReceipt;
+use crate::{Error, Homeserver, Result};
+
+/// The thread ID of the main timeline (events in no thread).
+const MAIN_TIMELINE: &str = "main";
+
+impl Homeserver {
+    /// Records that the session's user has read up to `event_id`
+    /// (`receipt_type` one of `m.read`, `m.read.private`, `m.fully_read`),
+    /// in a thread when `thread_id` is given.
+    pub async fn send_receipt(
+        &self,
+        session: &Session,
+        room_id: &RoomId,
+        receipt_type: &str,
+        event_id: &EventId,
+        thread_id: Option<&str>,
+    ) -> Result<()> {
+        if !matches!(receipt_type, "m.read" | "m.read.private" | "m.fully_read") {
+            return Err(Error::InvalidParam(format!(
+                "unknown receipt type {receipt_type:?}"
+            )));
+        }
+        let user = &session.user_id;
+        let (room, _, event) = self.visible_event(user, room_id, event_id).await?;
+        let root = self.current_root(&room).await?;
+        if self.membership_at(root, user).await?.as_deref() != Some("join") {
+            return Err(Error::Forbidden("you are not in this room".into()));
+        }
+        if receipt_type == "m.fully_read" {
+            if thread_id.is_some() {
+                return Err(Error::InvalidParam(
+                    "the read marker (m.fully_read) cannot be threaded".into(),
+                ));
+            }
+            let content = serde_json::json!({ "event_id": event_id.as_str() }).to_string();
+            self.store
+                .put_account_data(
+                    user.as_str(),
+                    Some(room_id.as_str()),
+                    "m.fully_read",
+                    &content,
+                )
+                .await?;
+            return Ok(());
+        }
+        if let Some(thread) = thread_id {
+            // The event's own thread: the root of its m.thread relation,
+            // else the main timeline (thread roots belong to it too).
+            let own_thread = match relation(event.pdu.content()) {
+                Some((root, "m.thread")) => root,
+                _ => MAIN_TIMELINE,
+            };
+            let is_root = thread == event_id.as_str();
+            if thread.is_empty() || (thread != own_thread && !is_root) {
+                return Err(Error::InvalidParam(format!(
+                    "{event_id} is not in the thread {thread:?}"
+                )));
+            }
+        }
+        self.store
+            .put_receipt(&NewReceipt {
+                room_nid: room.nid,
+                user_id: user.as_str(),
+                receipt_type,
+                thread_id: thread_id.unwrap_or_default(),
+                event_nid: event.nid,
+                ts: now_ms(),
+            })
+            .await?;
+        Ok(())
+    }
+}
