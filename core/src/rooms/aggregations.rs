@@ -15,6 +15,7 @@ use super::events::StoredEvent;
 use super::state_trie::EventNid;
 use super::visibility::Reader;
 use crate::accounts::Session;
+use crate::store::ThreadSummaryRow;
 use crate::{Homeserver, Result};
 
 /// Thread replies looked at, newest first, for the latest one the viewer
@@ -48,14 +49,32 @@ impl Homeserver {
         let Some(first) = parents.first() else {
             return Ok(bundles);
         };
+        let nids: Vec<EventNid> = parents.iter().map(|event| event.nid).collect();
+        let summaries = if threads {
+            let viewer_id = viewer.user_id.as_str();
+            let sender = self
+                .rooms
+                .interner
+                .keys(&self.store, &[viewer_id], false)
+                .await?
+                .get(viewer_id)
+                .copied();
+            self.store
+                .thread_summaries(&nids, sender, LATEST_CANDIDATES)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let children = self.store.edits_and_references(&nids).await?;
+        if summaries.is_empty() && children.is_empty() {
+            // Most pages: nothing to sum up, and no reader needed.
+            return Ok(bundles);
+        }
         let room = self.room(first.pdu.room_id()).await?;
         let reader = self.reader(&room, &viewer.user_id).await?;
-        let nids: Vec<EventNid> = parents.iter().map(|event| event.nid).collect();
-        if threads {
-            self.bundle_threads(viewer, &reader, &parents, &nids, &mut bundles)
-                .await?;
-        }
-        self.bundle_edits_and_references(&reader, &parents, &nids, &mut bundles)
+        self.bundle_threads(viewer, &reader, &parents, summaries, &mut bundles)
+            .await?;
+        self.bundle_edits_and_references(&reader, &parents, children, &mut bundles)
             .await?;
         Ok(bundles)
     }
@@ -65,21 +84,9 @@ impl Homeserver {
         viewer: &Session,
         reader: &Reader,
         roots: &[&Arc<StoredEvent>],
-        nids: &[EventNid],
+        summaries: Vec<ThreadSummaryRow>,
         bundles: &mut Bundles,
     ) -> Result<()> {
-        let viewer_id = viewer.user_id.as_str();
-        let sender = self
-            .rooms
-            .interner
-            .keys(&self.store, &[viewer_id], false)
-            .await?
-            .get(viewer_id)
-            .copied();
-        let summaries = self
-            .store
-            .thread_summaries(nids, sender, LATEST_CANDIDATES)
-            .await?;
         for summary in summaries {
             let Some(root) = roots.iter().find(|root| root.nid == summary.root) else {
                 continue;
@@ -111,10 +118,9 @@ impl Homeserver {
         &self,
         reader: &Reader,
         parents: &[&Arc<StoredEvent>],
-        nids: &[EventNid],
+        children: Vec<(EventNid, String, EventNid)>,
         bundles: &mut Bundles,
     ) -> Result<()> {
-        let children = self.store.edits_and_references(nids).await?;
         if children.is_empty() {
             return Ok(());
         }

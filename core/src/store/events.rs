@@ -324,12 +324,8 @@ impl Store {
 
     /// The latest stream position handed out so far.
     pub async fn max_stream_ordering(&self) -> Result<i64, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .cached_query_one("SELECT COALESCE(MAX(stream_ordering), 0) FROM events", &[])
-            .await?;
-        Ok(row.get(0))
+        self.query_value("SELECT COALESCE(MAX(stream_ordering), 0) FROM events", &[])
+            .await
     }
 
     /// The event a device already sent with this transaction ID.

@@ -6,15 +6,11 @@ use super::{Store, StoreError};
 impl Store {
     /// Stores a filter's JSON text; returns its ID.
     pub async fn insert_filter(&self, user_id: &str, json: &str) -> Result<i64, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .cached_query_one(
-                "INSERT INTO filters (user_id, json) VALUES ($1, $2) RETURNING filter_id",
-                &[&user_id, &json],
-            )
-            .await?;
-        Ok(row.get(0))
+        self.query_value(
+            "INSERT INTO filters (user_id, json) VALUES ($1, $2) RETURNING filter_id",
+            &[&user_id, &json],
+        )
+        .await
     }
 
     pub async fn filter(

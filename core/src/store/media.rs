@@ -82,26 +82,12 @@ impl Store {
         Ok(row.as_ref().map(media_from_row))
     }
 
-    /// The one value a one-row query answers.
-    async fn single_value<T: for<'a> tokio_postgres::types::FromSql<'a>>(
-        &self,
-        sql: &str,
-        uploader: &str,
-    ) -> Result<T, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .cached_query_one(sql, &[&uploader])
-            .await?;
-        Ok(row.get(0))
-    }
-
     /// Bytes of media the user has stored and not deleted.
     pub async fn media_usage(&self, uploader: &str) -> Result<i64, StoreError> {
-        self.single_value(
+        self.query_value(
             "SELECT coalesce(sum(size), 0)::BIGINT FROM media
              WHERE uploader = $1 AND deleted_ts IS NULL",
-            uploader,
+            &[&uploader],
         )
         .await
     }
@@ -111,10 +97,10 @@ impl Store {
         &self,
         uploader: &str,
     ) -> Result<Option<i64>, StoreError> {
-        self.single_value(
+        self.query_value(
             "SELECT min(unused_expires_ts) FROM media
              WHERE uploader = $1 AND sha256 IS NULL AND deleted_ts IS NULL",
-            uploader,
+            &[&uploader],
         )
         .await
     }

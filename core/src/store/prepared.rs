@@ -7,7 +7,7 @@
 //! bound by those round trips).
 
 use deadpool_postgres::GenericClient;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -70,5 +70,17 @@ impl<C: GenericClient> Prepared for C {
     ) -> Result<u64, tokio_postgres::Error> {
         let statement = self.prepare_cached(sql).await?;
         self.execute(&statement, params).await
+    }
+}
+
+impl super::Store {
+    /// The one value a one-row, one-column query answers.
+    pub(crate) async fn query_value<T: for<'a> FromSql<'a>>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<T, super::StoreError> {
+        let row = self.client().await?.cached_query_one(sql, params).await?;
+        Ok(row.get(0))
     }
 }

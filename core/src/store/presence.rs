@@ -54,19 +54,15 @@ impl Store {
 
     /// Whether both users are joined to some room.
     pub async fn share_a_room(&self, user: &str, other: &str) -> Result<bool, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .cached_query_one(
-                "SELECT EXISTS (
-                     SELECT 1 FROM memberships a
-                     JOIN memberships b ON b.room_nid = a.room_nid
-                     WHERE a.user_nid = (SELECT state_key_nid FROM state_keys WHERE state_key = $1)
-                       AND b.user_nid = (SELECT state_key_nid FROM state_keys WHERE state_key = $2)
-                       AND a.membership = 'join' AND b.membership = 'join')",
-                &[&user, &other],
-            )
-            .await?;
-        Ok(row.get(0))
+        self.query_value(
+            "SELECT EXISTS (
+                 SELECT 1 FROM memberships a
+                 JOIN memberships b ON b.room_nid = a.room_nid
+                 WHERE a.user_nid = (SELECT state_key_nid FROM state_keys WHERE state_key = $1)
+                   AND b.user_nid = (SELECT state_key_nid FROM state_keys WHERE state_key = $2)
+                   AND a.membership = 'join' AND b.membership = 'join')",
+            &[&user, &other],
+        )
+        .await
     }
 }

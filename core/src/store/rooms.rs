@@ -140,15 +140,11 @@ impl Store {
     }
 
     pub async fn is_published(&self, room_nid: i64) -> Result<bool, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .cached_query_one(
-                "SELECT published FROM rooms WHERE room_nid = $1",
-                &[&room_nid],
-            )
-            .await?;
-        Ok(row.get(0))
+        self.query_value(
+            "SELECT published FROM rooms WHERE room_nid = $1",
+            &[&room_nid],
+        )
+        .await
     }
 
     /// The published rooms with their joined member counts, most members
@@ -219,15 +215,11 @@ impl Store {
 
     /// The room's current state root.
     pub async fn room_state_root(&self, room_nid: i64) -> Result<i64, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .cached_query_one(
-                "SELECT state_root FROM rooms WHERE room_nid = $1",
-                &[&room_nid],
-            )
-            .await?;
-        Ok(row.get(0))
+        self.query_value(
+            "SELECT state_root FROM rooms WHERE room_nid = $1",
+            &[&room_nid],
+        )
+        .await
     }
 
     /// The user's memberships, optionally only those of one kind.
