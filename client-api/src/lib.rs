@@ -12,6 +12,7 @@ mod media;
 mod presence;
 mod profile;
 mod rooms;
+mod sync;
 mod uia;
 mod user_directory;
 mod versions;
@@ -81,6 +82,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(put().to(profile::set_field))
                 .route(delete().to(profile::delete_field)),
         )
+        // Syncing
+        .service(v3("/sync").route(get().to(sync::sync)))
+        // Typing notifications
+        .service(v3("/rooms/{roomId}/typing/{userId}").route(put().to(rooms::typing::typing)))
         // Presence
         .service(
             v3("/presence/{userId}/status")

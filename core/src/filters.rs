@@ -249,6 +249,18 @@ impl Homeserver {
             .ok_or_else(not_found)?;
         serde_json::from_str(&text).map_err(|e| Error::Internal(format!("stored filter: {e}")))
     }
+
+    /// The filter a /sync names: a filter ID of the session's user, or a
+    /// filter inline as JSON (anything starting with `{`).
+    pub async fn sync_filter(&self, session: &Session, filter: Option<&str>) -> Result<Filter> {
+        let json = match filter {
+            None => return Ok(Filter::default()),
+            Some(inline) if inline.starts_with('{') => serde_json::from_str(inline)
+                .map_err(|e| Error::BadJson(format!("the inline filter is not JSON: {e}")))?,
+            Some(id) => self.filter_json(session, &session.user_id, id).await?,
+        };
+        Filter::from_json(&json)
+    }
 }
 
 fn own_filters(session: &Session, owner: &UserId) -> Result<()> {

@@ -12,6 +12,8 @@ pub mod rate_limits;
 pub mod rooms;
 pub mod settings;
 pub mod store;
+pub mod streams;
+pub mod sync;
 
 use std::sync::Arc;
 
@@ -33,6 +35,8 @@ pub struct Homeserver {
     pub rate_limits: Arc<rate_limits::RateLimits>,
     /// Media files and the bound on thumbnails made at once.
     pub media: media::MediaRepo,
+    /// Stream positions and the notifier waking waiting syncs.
+    pub streams: Arc<streams::Streams>,
 }
 
 impl Homeserver {
@@ -48,6 +52,7 @@ impl Homeserver {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
             rate_limits: Arc::new(rate_limits),
+            streams: Arc::default(),
             store,
         })
     }

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::Session;
 use crate::clock::now_ms;
+use crate::store::PresenceRow;
+use crate::streams::Topic;
 use crate::{Error, Homeserver, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -68,10 +70,60 @@ impl Homeserver {
         if !self.settings.presence {
             return Ok(());
         }
-        self.store
+        self.store_presence(user, state, status_msg).await
+    }
+
+    /// Records presence at a new stream position and wakes the syncs of
+    /// everyone sharing a room with the user.
+    async fn store_presence(
+        &self,
+        user: &UserId,
+        state: PresenceState,
+        status_msg: Option<&str>,
+    ) -> Result<()> {
+        let mut ticket = self.streams.presence.begin(&self.store).await?;
+        let position = self
+            .store
             .set_presence(user.as_str(), state.as_str(), status_msg, now_ms())
             .await?;
+        ticket.allocated(position);
+        let rooms = self
+            .store
+            .memberships_of(user.as_str(), Some("join"))
+            .await?;
+        ticket.committed(
+            rooms
+                .iter()
+                .map(|row| Topic::Room(row.room_nid))
+                .chain([Topic::User(user.as_str().to_owned())]),
+        );
         Ok(())
+    }
+
+    /// What a /sync with `set_presence` says of its user: the state, and
+    /// activity when online. Writes only when the state changes or the
+    /// last recorded activity is no longer current, so frequent syncs do
+    /// not each cost a write.
+    pub(crate) async fn presence_from_sync(
+        &self,
+        user: &UserId,
+        state: PresenceState,
+    ) -> Result<()> {
+        if !self.settings.presence {
+            return Ok(());
+        }
+        let stored = self.store.presence(user.as_str()).await?;
+        let current = stored.as_ref().is_some_and(|row| {
+            row.state == state.as_str()
+                && (state != PresenceState::Online
+                    || now_ms() - row.last_active_ts < ACTIVE_WITHIN_MS / 2)
+        });
+        if current {
+            return Ok(());
+        }
+        let status_msg = stored.and_then(|row| row.status_msg);
+        self.store_presence(user, state, status_msg.as_deref())
+            .await
     }
 
     /// A user's presence, for themselves or someone sharing a room with
@@ -97,23 +149,28 @@ impl Homeserver {
         if !self.settings.presence {
             return Ok(offline);
         }
-        let Some(row) = self.store.presence(user.as_str()).await? else {
-            return Ok(offline);
-        };
-        let ago = now_ms().saturating_sub(row.last_active_ts).max(0);
-        let mut state = match row.state.as_str() {
-            "online" => PresenceState::Online,
-            "unavailable" => PresenceState::Unavailable,
-            _ => PresenceState::Offline,
-        };
-        if state == PresenceState::Online && ago > IDLE_AFTER_MS {
-            state = PresenceState::Unavailable;
-        }
-        Ok(Presence {
-            presence: state,
-            last_active_ago: Some(ago),
-            status_msg: row.status_msg,
-            currently_active: (state == PresenceState::Online).then_some(ago <= ACTIVE_WITHIN_MS),
+        Ok(match self.store.presence(user.as_str()).await? {
+            Some(row) => presence_of(row),
+            None => offline,
         })
+    }
+}
+
+/// A stored presence as others see it now.
+pub(crate) fn presence_of(row: PresenceRow) -> Presence {
+    let ago = now_ms().saturating_sub(row.last_active_ts).max(0);
+    let mut state = match row.state.as_str() {
+        "online" => PresenceState::Online,
+        "unavailable" => PresenceState::Unavailable,
+        _ => PresenceState::Offline,
+    };
+    if state == PresenceState::Online && ago > IDLE_AFTER_MS {
+        state = PresenceState::Unavailable;
+    }
+    Presence {
+        presence: state,
+        last_active_ago: Some(ago),
+        status_msg: row.status_msg,
+        currently_active: (state == PresenceState::Online).then_some(ago <= ACTIVE_WITHIN_MS),
     }
 }

@@ -202,6 +202,28 @@ impl Client {
         Ok(response)
     }
 
+    /// One /sync: changes since `since` (everything when `None`), waiting
+    /// up to `timeout_ms` for some; `filter` is a filter ID or inline JSON.
+    pub async fn sync(
+        &self,
+        since: Option<&str>,
+        timeout_ms: u64,
+        filter: Option<&str>,
+    ) -> Result<Value, Error> {
+        let mut query = vec![("timeout", timeout_ms.to_string())];
+        query.extend(since.map(|since| ("since", since.to_owned())));
+        query.extend(filter.map(|filter| ("filter", filter.to_owned())));
+        let request = self
+            .request(Method::GET, "/_matrix/client/v3/sync")
+            .query(&query);
+        let (status, value) = self.finish(request).await?;
+        if status == 200 {
+            Ok(value)
+        } else {
+            Err(Error::from_response(status, value))
+        }
+    }
+
     /// A GET of `path`, its answer parsed.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
         self.call(Method::GET, path, None).await

@@ -8,6 +8,7 @@ pub mod receipts;
 pub mod relations;
 pub mod reports;
 pub mod send;
+pub mod typing;
 pub mod upgrade;
 
 use hanse_core::Error;

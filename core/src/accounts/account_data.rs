@@ -6,6 +6,7 @@ use hanse_protocol::identifiers::{RoomId, UserId};
 use serde_json::{Map, Value};
 
 use super::Session;
+use crate::streams::Topic;
 use crate::{Error, Homeserver, Result};
 
 /// Account data the server keeps itself (read markers, push rules):
@@ -42,9 +43,27 @@ impl Homeserver {
             )));
         }
         let text = serde_json::to_string(content).map_err(|e| Error::Internal(e.to_string()))?;
-        self.store
-            .put_account_data(owner.as_str(), room.map(RoomId::as_str), data_type, &text)
+        self.write_account_data(owner, room, data_type, |_| text)
+            .await
+    }
+
+    /// Replaces `owner`'s account data of `data_type` by what `edit` makes
+    /// of the stored text (`None`: none yet), at a new stream position, and
+    /// wakes the owner's syncs.
+    pub(crate) async fn write_account_data(
+        &self,
+        owner: &UserId,
+        room: Option<&RoomId>,
+        data_type: &str,
+        edit: impl FnOnce(Option<String>) -> String,
+    ) -> Result<()> {
+        let mut ticket = self.streams.account_data.begin(&self.store).await?;
+        let position = self
+            .store
+            .edit_account_data(owner.as_str(), room.map(RoomId::as_str), data_type, edit)
             .await?;
+        ticket.allocated(position);
+        ticket.committed([Topic::User(owner.as_str().to_owned())]);
         Ok(())
     }
 

@@ -73,14 +73,12 @@ impl Homeserver {
         room: &RoomId,
         edit: impl FnOnce(&mut Map<String, Value>),
     ) -> Result<()> {
-        self.store
-            .edit_account_data(owner.as_str(), Some(room.as_str()), TAGS, |stored| {
-                let mut tags = tags_of(stored);
-                edit(&mut tags);
-                serde_json::json!({ "tags": tags }).to_string()
-            })
-            .await?;
-        Ok(())
+        self.write_account_data(owner, Some(room), TAGS, |stored| {
+            let mut tags = tags_of(stored);
+            edit(&mut tags);
+            serde_json::json!({ "tags": tags }).to_string()
+        })
+        .await
     }
 }
 

@@ -21,9 +21,9 @@ use super::events::StoredEvent;
 use super::power_levels;
 use super::state::Layered;
 use super::state_trie::{EventNid, Node, NodeNid, StateKey};
-use super::stream::StreamTicket;
 use crate::clock::now_ms;
 use crate::store::{NewEventRow, RoomHeadRow, Write};
+use crate::streams::{StreamTicket, Topic};
 use crate::{Error, Homeserver, Result};
 
 /// A local event to be made.
@@ -110,7 +110,7 @@ pub(crate) struct Batch<'a> {
     /// This batch's turn among the writers (see `Writers::permit`).
     _permit: OwnedSemaphorePermit,
     /// Its registration as a writer of the event stream, ended after the
-    /// commit (see `stream`).
+    /// commit (see `crate::streams`).
     stream: StreamTicket,
 }
 
@@ -151,7 +151,7 @@ impl<'a> Batch<'a> {
     pub async fn open(homeserver: &'a Homeserver, room: RoomRef) -> Result<Batch<'a>> {
         let permit = homeserver.rooms.writers.permit().await;
         let write = homeserver.store.begin().await?;
-        let stream = homeserver.begin_stream_batch().await?;
+        let stream = homeserver.streams.events.begin(&homeserver.store).await?;
         let row = write.lock_room_head(room.nid).await?;
         let extremities = homeserver
             .events(&row.forward_extremities)
@@ -186,7 +186,7 @@ impl<'a> Batch<'a> {
     ) -> Result<(Batch<'a>, RoomRef, Appended)> {
         let permit = homeserver.rooms.writers.permit().await;
         let write = homeserver.store.begin().await?;
-        let stream = homeserver.begin_stream_batch().await?;
+        let stream = homeserver.streams.events.begin(&homeserver.store).await?;
         let empty = Node::empty();
         let empty_root = write.insert_state_node(&empty).await?;
         let mut nodes = Layered::new(&homeserver.rooms.nodes);
@@ -292,9 +292,21 @@ impl<'a> Batch<'a> {
         for nid in self.redacted {
             rooms.events.forget(nid);
         }
+        // The room's members hear of the events; so does everyone whose
+        // membership changed, joined to the room or not (yet).
+        let mut topics = vec![Topic::Room(self.room.nid)];
         for event in self.events.into_values() {
+            if event.pdu.event_type() == "m.room.member" {
+                topics.extend(
+                    event
+                        .pdu
+                        .state_key()
+                        .map(|user| Topic::User(user.to_owned())),
+                );
+            }
             rooms.events.insert(event);
         }
+        self.stream.committed(topics);
         Ok(())
     }
 

@@ -13,8 +13,8 @@ mod reports;
 mod send;
 mod state;
 pub mod state_trie;
-mod stream;
 mod timeline;
+mod typing;
 mod upgrade;
 mod user_directory;
 mod visibility;
@@ -28,15 +28,17 @@ use hanse_protocol::pdu::Pdu;
 use hanse_protocol::power_levels::{room_creators, PowerLevels};
 use hanse_protocol::room_versions::{RoomVersion, RoomVersionId};
 
+pub(crate) use build::RoomRef;
 pub use build::{Appended, ClientTransaction, EventDraft};
 pub use create::{CreateRoom, Preset, CREATABLE};
 pub use directory::{PublicRooms, PublicRoomsQuery};
 pub use events::StoredEvent;
 pub use membership::MembershipChange;
 pub use relations::{Relations, RelationsQuery};
-pub use timeline::{Context, Messages, MessagesQuery};
+pub(crate) use timeline::{token, Walk};
+pub use timeline::{Context, Messages, MessagesQuery, MAX_MESSAGES_LIMIT};
+pub(crate) use visibility::Reader;
 
-use build::RoomRef;
 use events::EventCache;
 use state::{Interner, Layered, NodeCache};
 use state_trie::{EventNid, NodeNid};
@@ -50,7 +52,6 @@ pub struct Rooms {
     events: EventCache,
     interner: Interner,
     writers: Writers,
-    stream: stream::StreamTracker,
     /// Room IDs to their number and version, which never change: every
     /// request naming a room looks it up.
     refs: std::sync::Mutex<lru::LruCache<RoomId, RoomRef>>,
@@ -78,7 +79,6 @@ impl Rooms {
             events: EventCache::new(size(EVENT_CACHE)),
             interner: Interner::new(size(KEY_CACHE)),
             writers: Writers::new(connections),
-            stream: stream::StreamTracker::default(),
             refs: std::sync::Mutex::new(lru::LruCache::new(size(ROOM_CACHE))),
         }
     }
@@ -164,6 +164,19 @@ impl Homeserver {
     pub(crate) async fn full_state_at(&self, root: NodeNid) -> Result<Vec<Arc<StoredEvent>>> {
         let mut nodes = Layered::new(&self.rooms.nodes);
         let entries = nodes.entries(&self.store, root).await?;
+        let nids: Vec<EventNid> = entries.iter().map(|(_, nid)| *nid).collect();
+        self.events(&nids).await
+    }
+
+    /// The events of the state rooted at `new` that the state rooted at
+    /// `old` does not hold.
+    pub(crate) async fn state_changes(
+        &self,
+        new: NodeNid,
+        old: NodeNid,
+    ) -> Result<Vec<Arc<StoredEvent>>> {
+        let mut nodes = Layered::new(&self.rooms.nodes);
+        let entries = nodes.changed(&self.store, new, old).await?;
         let nids: Vec<EventNid> = entries.iter().map(|(_, nid)| *nid).collect();
         self.events(&nids).await
     }

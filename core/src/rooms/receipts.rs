@@ -9,6 +9,7 @@ use super::build::relation;
 use crate::accounts::Session;
 use crate::clock::now_ms;
 use crate::store::NewReceipt;
+use crate::streams::Topic;
 use crate::{Error, Homeserver, Result};
 
 /// The thread ID of the main timeline (events in no thread).
@@ -44,15 +45,9 @@ impl Homeserver {
                 ));
             }
             let content = serde_json::json!({ "event_id": event_id.as_str() }).to_string();
-            self.store
-                .put_account_data(
-                    user.as_str(),
-                    Some(room_id.as_str()),
-                    "m.fully_read",
-                    &content,
-                )
-                .await?;
-            return Ok(());
+            return self
+                .write_account_data(user, Some(room_id), "m.fully_read", |_| content)
+                .await;
         }
         if let Some(thread) = thread_id {
             // The event's own thread: the root of its m.thread relation,
@@ -68,7 +63,9 @@ impl Homeserver {
                 )));
             }
         }
-        self.store
+        let mut ticket = self.streams.receipts.begin(&self.store).await?;
+        let moved = self
+            .store
             .put_receipt(&NewReceipt {
                 room_nid: room.nid,
                 user_id: user.as_str(),
@@ -78,6 +75,15 @@ impl Homeserver {
                 ts: now_ms(),
             })
             .await?;
+        if let Some(position) = moved {
+            ticket.allocated(position);
+            // A private receipt is for its owner's eyes only.
+            ticket.committed([if receipt_type == "m.read.private" {
+                Topic::User(user.as_str().to_owned())
+            } else {
+                Topic::Room(room.nid)
+            }]);
+        }
         Ok(())
     }
 }

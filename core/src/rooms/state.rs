@@ -121,6 +121,22 @@ impl<'a> Layered<'a> {
         }
     }
 
+    /// The entries of the state rooted at `new` that the state rooted at
+    /// `old` does not hold.
+    pub async fn changed(
+        &mut self,
+        store: &Store,
+        new: NodeNid,
+        old: NodeNid,
+    ) -> Result<Vec<(StateKey, EventNid)>> {
+        loop {
+            match state_trie::changed(self, new, old) {
+                Need::Done(entries) => return Ok(entries),
+                Need::Nodes(missing) => self.load(store, &missing, false).await?,
+            }
+        }
+    }
+
     /// The edit that applies `changes` to the state rooted at `root`.
     pub async fn apply(
         &mut self,

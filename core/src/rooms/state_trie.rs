@@ -161,6 +161,78 @@ pub fn entries(nodes: &impl NodeSource, root: NodeNid) -> Need<Vec<(StateKey, Ev
     Need::Done(out)
 }
 
+/// The entries of the state rooted at `new` that the state rooted at
+/// `old` does not hold (it lacks the key, or has another event there),
+/// sorted by key. Subtrees both states share are skipped unread: two
+/// states a few changes apart cost a few paths, whatever their size.
+pub fn changed(
+    nodes: &impl NodeSource,
+    new: NodeNid,
+    old: NodeNid,
+) -> Need<Vec<(StateKey, EventNid)>> {
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    // Pairs of subtrees at the same place in both tries; 0 is empty.
+    let mut stack = vec![(new, old)];
+    while let Some((new, old)) = stack.pop() {
+        if new == old || new == 0 {
+            continue;
+        }
+        let old_node = match old {
+            0 => Some(Arc::new(Node::empty())),
+            nid => nodes.node(nid),
+        };
+        let (Some(new_node), Some(old_node)) = (nodes.node(new), old_node) else {
+            missing.extend(
+                [new, old]
+                    .into_iter()
+                    .filter(|&nid| nodes.node(nid).is_none() && nid != 0),
+            );
+            continue;
+        };
+        if let (Node::Branch(new_children), Node::Branch(old_children)) =
+            (new_node.as_ref(), old_node.as_ref())
+        {
+            stack.extend(
+                new_children
+                    .iter()
+                    .copied()
+                    .zip(old_children.iter().copied()),
+            );
+            continue;
+        }
+        // A leaf on either side: compare the subtrees' entries.
+        let old_entries = match old {
+            0 => Need::Done(Vec::new()),
+            nid => entries(nodes, nid),
+        };
+        match (entries(nodes, new), old_entries) {
+            (Need::Done(new_entries), Need::Done(old_entries)) => {
+                let old_entries: HashMap<StateKey, EventNid> = old_entries.into_iter().collect();
+                out.extend(
+                    new_entries
+                        .into_iter()
+                        .filter(|(key, event)| old_entries.get(key) != Some(event)),
+                );
+            }
+            (new_need, old_need) => {
+                for need in [new_need, old_need] {
+                    if let Need::Nodes(nids) = need {
+                        missing.extend(nids);
+                    }
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        missing.sort_unstable();
+        missing.dedup();
+        return Need::Nodes(missing);
+    }
+    out.sort_unstable_by_key(|(key, _)| *key);
+    Need::Done(out)
+}
+
 /// A reference to a node that is either stored or new in this edit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeRef {
@@ -446,7 +518,8 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the sequence of changes, the trie answers like a map.
+        /// Whatever the sequence of changes, the trie answers like a map,
+        /// and tells what changed from one state to the next.
         #[test]
         fn behaves_like_a_map(
             batches in prop::collection::vec(
@@ -459,6 +532,7 @@ mod tests {
             nodes.insert(1, Arc::new(Node::empty()));
             let mut root = 1;
             let mut model = BTreeMap::new();
+            let mut previous = BTreeMap::new();
             for batch in batches {
                 let changes: BTreeMap<StateKey, Option<EventNid>> =
                     batch.into_iter().map(|((t, s), v)| (key(t, s), v)).collect();
@@ -469,9 +543,18 @@ mod tests {
                     }
                 }
                 let edit = done(apply(&nodes, root, &changes));
+                let before = std::mem::replace(&mut previous, model.clone());
+                let old_root = root;
                 root = store(&mut nodes, edit, &mut next);
                 let listed: BTreeMap<_, _> = done(entries(&nodes, root)).into_iter().collect();
                 prop_assert_eq!(&listed, &model);
+                let expected: Vec<_> = model
+                    .iter()
+                    .filter(|(k, e)| before.get(k) != Some(e))
+                    .map(|(k, e)| (*k, *e))
+                    .collect();
+                prop_assert_eq!(done(changed(&nodes, root, old_root)), expected);
+                prop_assert_eq!(done(changed(&nodes, root, root)), vec![]);
                 for (k, e) in &model {
                     prop_assert_eq!(done(lookup(&nodes, root, *k)), Some(*e));
                 }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use hanse_protocol::identifiers::{EventId, RoomId, UserId};
 use serde_json::{json, Map, Value};
 
+use super::build::RoomRef;
 use super::events::StoredEvent;
 use super::membership_of;
 use super::state_trie::{EventNid, NodeNid};
-use super::visibility::ReadableState;
+use super::visibility::{ReadableState, Reader};
 use crate::accounts::Session;
 use crate::filters::RoomEventFilter;
 use crate::store::Direction;
@@ -48,6 +49,25 @@ pub struct Context {
     pub state: Vec<Value>,
 }
 
+/// A walk along a room's timeline: from position `from` (exclusive)
+/// towards `to` (forward: inclusive; backward: exclusive).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Walk {
+    pub from: i64,
+    pub to: Option<i64>,
+    pub direction: Direction,
+}
+
+/// Events of one walk along a room's timeline.
+#[derive(Debug)]
+pub(crate) struct Page {
+    pub events: Vec<Arc<StoredEvent>>,
+    /// Where the walk stopped: the last event examined.
+    pub position: i64,
+    /// Whether the walk reached the end (or `to`).
+    pub exhausted: bool,
+}
+
 /// The most events /messages returns at once.
 pub const MAX_MESSAGES_LIMIT: usize = 1000;
 /// How many candidate events /messages examines per page at most, so that
@@ -55,9 +75,11 @@ pub const MAX_MESSAGES_LIMIT: usize = 1000;
 const MAX_EXAMINED: usize = 5_000;
 
 /// Pagination tokens are positions in the event stream: `s<position>`.
+/// A /sync token (`s<position>_<other streams>`) works too.
 pub(crate) fn parse_token(token: &str) -> Result<i64> {
     token
         .strip_prefix('s')
+        .and_then(|rest| rest.split('_').next())
         .and_then(|n| n.parse::<i64>().ok())
         .filter(|n| *n >= 0)
         .ok_or_else(|| Error::InvalidParam(format!("{token:?} is not a pagination token")))
@@ -123,7 +145,50 @@ impl Homeserver {
             Direction::Backward => to,
         };
         let limit = query.limit.clamp(1, MAX_MESSAGES_LIMIT);
+        let page = self
+            .timeline_page(
+                &room,
+                &reader,
+                Walk {
+                    from,
+                    to,
+                    direction,
+                },
+                limit,
+                &query.filter,
+            )
+            .await?;
+        let chunk = page.events;
+        let state = match chunk.first() {
+            Some(first) if query.filter.lazy_load_members => {
+                let members = self.senders_members(first.state_before, &chunk).await?;
+                self.client_events(viewer, &members).await?
+            }
+            _ => Vec::new(),
+        };
+        Ok(Messages {
+            chunk: self.client_events(viewer, &chunk).await?,
+            start: token(from),
+            end: (!page.exhausted).then(|| token(page.position)),
+            state,
+        })
+    }
 
+    /// Up to `limit` events of the room's timeline that pass `filter` and
+    /// `reader` may see, in walking order.
+    pub(crate) async fn timeline_page(
+        &self,
+        room: &RoomRef,
+        reader: &Reader,
+        walk: Walk,
+        limit: usize,
+        filter: &RoomEventFilter,
+    ) -> Result<Page> {
+        let Walk {
+            from,
+            to,
+            direction,
+        } = walk;
         let mut chunk = Vec::new();
         let mut position = from;
         let mut examined = 0;
@@ -146,7 +211,7 @@ impl Homeserver {
                     break;
                 }
                 position = event.stream_ordering;
-                if query.filter.matches(&event) && self.may_see(&reader, &event).await? {
+                if filter.matches(&event) && self.may_see(reader, &event).await? {
                     chunk.push(event);
                 }
             }
@@ -155,18 +220,10 @@ impl Homeserver {
                 break;
             }
         }
-        let state = match chunk.first() {
-            Some(first) if query.filter.lazy_load_members => {
-                let members = self.senders_members(first.state_before, &chunk).await?;
-                self.client_events(viewer, &members).await?
-            }
-            _ => Vec::new(),
-        };
-        Ok(Messages {
-            chunk: self.client_events(viewer, &chunk).await?,
-            start: token(from),
-            end: (!exhausted).then(|| token(position)),
-            state,
+        Ok(Page {
+            events: chunk,
+            position,
+            exhausted,
         })
     }
 

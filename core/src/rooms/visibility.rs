@@ -9,6 +9,7 @@ use super::build::RoomRef;
 use super::events::StoredEvent;
 use super::membership_of;
 use super::state_trie::NodeNid;
+use crate::store::MembershipRow;
 use crate::{Error, Homeserver, Result};
 
 /// A user's standing in a room, read once per request.
@@ -28,6 +29,15 @@ impl Homeserver {
     /// Who is reading, and where their membership stands.
     pub(crate) async fn reader(&self, room: &RoomRef, user: &UserId) -> Result<Reader> {
         let row = self.store.membership(room.nid, user.as_str()).await?;
+        self.reader_from(user, row).await
+    }
+
+    /// The reader whose membership row (if any) was already read.
+    pub(crate) async fn reader_from(
+        &self,
+        user: &UserId,
+        row: Option<MembershipRow>,
+    ) -> Result<Reader> {
         let mut reader = Reader {
             user: user.clone(),
             membership: row.as_ref().map(|row| row.membership.clone()),

@@ -7,28 +7,6 @@ use super::{Store, StoreError};
 const GLOBAL: &str = "";
 
 impl Store {
-    /// Stores `content` (a JSON object's text) as the user's account data
-    /// of `data_type`, replacing what was there, at a new stream position.
-    pub async fn put_account_data(
-        &self,
-        user_id: &str,
-        room_id: Option<&str>,
-        data_type: &str,
-        content: &str,
-    ) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .cached_execute(
-                "INSERT INTO account_data (user_id, room_id, data_type, content, stream_pos)
-                 VALUES ($1, $2, $3, $4, nextval('account_data_stream'))
-                 ON CONFLICT (user_id, room_id, data_type) DO UPDATE
-                 SET content = EXCLUDED.content, stream_pos = EXCLUDED.stream_pos",
-                &[&user_id, &room_id.unwrap_or(GLOBAL), &data_type, &content],
-            )
-            .await?;
-        Ok(())
-    }
-
     /// The text of the user's account data of `data_type`, if any.
     pub async fn account_data(
         &self,
@@ -50,14 +28,15 @@ impl Store {
 
     /// Replaces the user's account data of `data_type` by what `edit`
     /// makes of it (`None`: there is none yet), with the row locked so
-    /// concurrent edits (two tags added at once) both take effect.
+    /// concurrent edits (two tags added at once) both take effect. Returns
+    /// the new stream position.
     pub async fn edit_account_data(
         &self,
         user_id: &str,
         room_id: Option<&str>,
         data_type: &str,
         edit: impl FnOnce(Option<String>) -> String,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         let room_id = room_id.unwrap_or(GLOBAL);
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -80,13 +59,16 @@ impl Store {
             .await?
             .get(0);
         let edited = edit((created == 0).then_some(current));
-        tx.cached_execute(
-            "UPDATE account_data SET content = $4, stream_pos = nextval('account_data_stream')
-             WHERE user_id = $1 AND room_id = $2 AND data_type = $3",
-            &[&user_id, &room_id, &data_type, &edited],
-        )
-        .await?;
+        let position = tx
+            .cached_query_one(
+                "UPDATE account_data SET content = $4, stream_pos = nextval('account_data_stream')
+                 WHERE user_id = $1 AND room_id = $2 AND data_type = $3
+                 RETURNING stream_pos",
+                &[&user_id, &room_id, &data_type, &edited],
+            )
+            .await?
+            .get(0);
         tx.commit().await?;
-        Ok(())
+        Ok(position)
     }
 }

@@ -322,12 +322,6 @@ impl Store {
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
-    /// The latest stream position handed out so far.
-    pub async fn max_stream_ordering(&self) -> Result<i64, StoreError> {
-        self.query_value("SELECT COALESCE(MAX(stream_ordering), 0) FROM events", &[])
-            .await
-    }
-
     /// The event a device already sent with this transaction ID.
     pub async fn transaction_event(
         &self,

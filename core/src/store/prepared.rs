@@ -83,4 +83,13 @@ impl super::Store {
         let row = self.client().await?.cached_query_one(sql, params).await?;
         Ok(row.get(0))
     }
+
+    /// The last value `sequence` handed out (0 before the first).
+    pub(crate) async fn sequence_position(&self, sequence: &str) -> Result<i64, super::StoreError> {
+        self.query_value(
+            &format!("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}"),
+            &[],
+        )
+        .await
+    }
 }

@@ -18,22 +18,20 @@ impl Store {
         state: &str,
         status_msg: Option<&str>,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .cached_execute(
-                "INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream_pos)
+    ) -> Result<i64, StoreError> {
+        self.query_value(
+            "INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream_pos)
                  VALUES ($1, $2, $3, $4, nextval('presence_stream'))
                  ON CONFLICT (user_id) DO UPDATE
                  SET state = EXCLUDED.state, status_msg = EXCLUDED.status_msg,
                      last_active_ts = CASE WHEN EXCLUDED.state = 'online'
                                            THEN EXCLUDED.last_active_ts
                                            ELSE presence.last_active_ts END,
-                     stream_pos = EXCLUDED.stream_pos",
-                &[&user_id, &state, &status_msg, &now_ms],
-            )
-            .await?;
-        Ok(())
+                     stream_pos = EXCLUDED.stream_pos
+                 RETURNING stream_pos",
+            &[&user_id, &state, &status_msg, &now_ms],
+        )
+        .await
     }
 
     pub async fn presence(&self, user_id: &str) -> Result<Option<PresenceRow>, StoreError> {

@@ -17,11 +17,13 @@ pub struct NewReceipt<'a> {
 
 impl Store {
     /// Records the receipt unless the user's receipt of that kind already
-    /// points at a later event: receipts only move forward.
-    pub async fn put_receipt(&self, receipt: &NewReceipt<'_>) -> Result<(), StoreError> {
-        self.client()
+    /// points at a later event: receipts only move forward. Returns the
+    /// new stream position, if the receipt moved.
+    pub async fn put_receipt(&self, receipt: &NewReceipt<'_>) -> Result<Option<i64>, StoreError> {
+        let row = self
+            .client()
             .await?
-            .cached_execute(
+            .cached_query_opt(
                 "INSERT INTO receipts (room_nid, user_id, receipt_type, thread_id, event_nid,
                                        ts, stream_pos)
                  VALUES ($1, $2, $3, $4, $5, $6, nextval('receipts_stream'))
@@ -30,7 +32,8 @@ impl Store {
                      stream_pos = EXCLUDED.stream_pos
                  WHERE (SELECT stream_ordering FROM events WHERE event_nid = EXCLUDED.event_nid)
                      > (SELECT stream_ordering FROM events
-                        WHERE event_nid = receipts.event_nid)",
+                        WHERE event_nid = receipts.event_nid)
+                 RETURNING stream_pos",
                 &[
                     &receipt.room_nid,
                     &receipt.user_id,
@@ -41,6 +44,6 @@ impl Store {
                 ],
             )
             .await?;
-        Ok(())
+        Ok(row.map(|row| row.get(0)))
     }
 }

@@ -26,14 +26,17 @@ pub struct MembershipRow {
     pub room_id: String,
     pub membership: String,
     pub event_nid: i64,
+    /// The stream position of the membership event.
+    pub event_position: i64,
     pub forgotten: bool,
 }
 
 const MEMBERSHIP_QUERY: &str =
-    "SELECT m.room_nid, r.room_id, m.membership, m.event_nid, m.forgotten
+    "SELECT m.room_nid, r.room_id, m.membership, m.event_nid, m.forgotten, e.stream_ordering
      FROM memberships m
      JOIN state_keys k ON k.state_key_nid = m.user_nid
-     JOIN rooms r ON r.room_nid = m.room_nid";
+     JOIN rooms r ON r.room_nid = m.room_nid
+     JOIN events e ON e.event_nid = m.event_nid";
 
 fn membership_from_row(row: &tokio_postgres::Row) -> MembershipRow {
     MembershipRow {
@@ -42,6 +45,7 @@ fn membership_from_row(row: &tokio_postgres::Row) -> MembershipRow {
         membership: row.get(2),
         event_nid: row.get(3),
         forgotten: row.get(4),
+        event_position: row.get(5),
     }
 }
 
