@@ -1,7 +1,9 @@
 //! A third-party client library drives hanse: matrix-js-sdk (from npm, the
 //! version pinned in interop/js-sdk/package-lock.json) registers, logs in,
 //! creates a room, invites, joins, sends, paginates, redacts and is
-//! refused, through interop/js-sdk/script.mjs, which asserts every step.
+//! refused; then two of its clients run its /sync loop (startClient) and
+//! see each other's messages, typing and read receipts arrive. All through
+//! interop/js-sdk/script.mjs, which asserts every step.
 //!
 //! Needs Node.js 20 or newer and npm. The first run installs the package
 //! with `npm ci` (network: the npm registry); later runs reuse
