@@ -12,6 +12,7 @@ mod media;
 mod presence;
 mod profile;
 mod rooms;
+mod search;
 mod sync;
 mod uia;
 mod user_directory;
@@ -86,6 +87,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(v3("/sync").route(get().to(sync::sync)))
         // Typing notifications
         .service(v3("/rooms/{roomId}/typing/{userId}").route(put().to(rooms::typing::typing)))
+        // Server side search
+        .service(v3("/search").route(post().to(search::search)))
         // Presence
         .service(
             v3("/presence/{userId}/status")
