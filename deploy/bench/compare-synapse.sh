@@ -6,16 +6,18 @@
 #   bash deploy/bench/compare-synapse.sh            # everything (~30 min)
 #   MEMBERS=1000 bash deploy/bench/compare-synapse.sh   # a quicker big room
 #   MEMBERS=0 bash deploy/bench/compare-synapse.sh      # no big room (~6 min)
+#   SCENARIOS=sync bash deploy/bench/compare-synapse.sh # only the /sync ones
 #
 # Settings (environment): WORK (scratch directory, default
 # /tmp/hanse-vs-synapse; Synapse's virtualenv is kept there between runs),
-# SENDERS, MESSAGES, MEMBERS, JOINS. Needs PostgreSQL's server binaries,
-# Python 3 with venv and pip (PyPI reachable), Rust.
+# SCENARIOS (any of basic, big_room, sync; default all), SENDERS, MESSAGES,
+# MEMBERS, JOINS, WAKEUPS, SYNC_ROOMS, IDLE_CLIENTS. Needs PostgreSQL's
+# server binaries, Python 3 with venv and pip (PyPI reachable), Rust.
 #
 # Synapse runs as the Matrix spec's reference would in production: its own
 # PostgreSQL cluster with default settings (C locale, as it requires),
-# presence off, logging at WARNING, every rate limit lifted. Both servers
-# keep fsync and synchronous commit on.
+# presence off (Hanse's too), logging at WARNING, every rate limit lifted.
+# Both servers keep fsync and synchronous commit on.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,6 +27,10 @@ SENDERS=${SENDERS:-16}
 MESSAGES=${MESSAGES:-4000}
 MEMBERS=${MEMBERS:-10000}
 JOINS=${JOINS:-100}
+SCENARIOS=${SCENARIOS:-basic big_room sync}
+WAKEUPS=${WAKEUPS:-1000}
+SYNC_ROOMS=${SYNC_ROOMS:-500}
+IDLE_CLIENTS=${IDLE_CLIENTS:-1000}
 HANSE_PORT=18008
 SYNAPSE_PORT=18018
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -130,7 +136,8 @@ say "starting Synapse and Hanse"
 "$VENV/bin/python" -m synapse.app.homeserver -c "$WORK/synapse/homeserver.yaml" \
     >"$WORK/synapse/stdout.log" 2>&1 &
 SYNAPSE_PID=$!
-HANSE_REGISTRATION=open HANSE_RATE_LIMITS__ENABLED=false HANSE_LOG__FILTER=warn "$TARGET/release/hanse" --data-dir "$WORK/hanse" \
+HANSE_REGISTRATION=open HANSE_RATE_LIMITS__ENABLED=false HANSE_PRESENCE=false HANSE_LOG__FILTER=warn \
+    "$TARGET/release/hanse" --data-dir "$WORK/hanse" \
     --client-listen "127.0.0.1:$HANSE_PORT" --federation-listen 127.0.0.1:18448 \
     >"$WORK/hanse.log" 2>&1 &
 HANSE_PID=$!
@@ -182,6 +189,9 @@ memory() {
     done
 }
 
+wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+if wants basic; then
 for server in hanse synapse; do
     run $server send --senders "$SENDERS" --messages "$MESSAGES"
     run $server send --senders 1 --messages 500
@@ -190,21 +200,31 @@ for server in hanse synapse; do
     run $server register --count 50 --concurrency 4
 done
 memory scenarios
-if [ "$MEMBERS" -gt 0 ]; then
-# The big room needs thousands of accounts. Hanse's have no password;
+fi
+# What follows needs thousands of accounts. Hanse's have no password;
 # Synapse insists on one, so it now hashes with bcrypt's lowest cost: the
-# figure wanted is the joins, not the hashing.
-say "restarting Synapse with bcrypt_rounds: 4 for the big room"
+# figures wanted are joins and syncs, not the hashing.
+say "restarting Synapse with bcrypt_rounds: 4"
 kill "$SYNAPSE_PID" && wait "$SYNAPSE_PID" || true
 echo "bcrypt_rounds: 4" >>"$WORK/synapse/homeserver.yaml"
 "$VENV/bin/python" -m synapse.app.homeserver -c "$WORK/synapse/homeserver.yaml" \
     >>"$WORK/synapse/stdout.log" 2>&1 &
 SYNAPSE_PID=$!
 wait_for $SYNAPSE_PORT
+if wants big_room && [ "$MEMBERS" -gt 0 ]; then
 for server in hanse synapse; do
     run $server big-room --members "$MEMBERS" --joins "$JOINS" --concurrency 8
 done
 memory big_room
+fi
+if wants sync; then
+for server in hanse synapse; do
+    pid=$HANSE_PID
+    [ "$server" = synapse ] && pid=$SYNAPSE_PID
+    run $server sync-wakeup --events "$WAKEUPS"
+    run $server initial-sync --rooms "$SYNC_ROOMS"
+    run $server idle-clients --clients "$IDLE_CLIENTS" --server-pid "$pid"
+done
 fi
 
 python3 - "$RESULTS" <<'EOF'
@@ -212,7 +232,7 @@ import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 def key(row):
     return (row["scenario"], row.get("phase"), row.get("senders"), row.get("concurrency"),
-            row.get("members"))
+            row.get("members"), row.get("rooms"), row.get("clients"))
 by = {}
 for row in rows:
     by.setdefault(key(row), {})[row["server"]] = row
@@ -224,7 +244,8 @@ for k, pair in by.items():
     label = " ".join(str(p) for p in k if p is not None)
     for field, better in [("per_second", "higher"), ("p99_ms", "lower"),
                           ("bytes_per_message", "lower"), ("bytes_per_join", "lower"),
-                          ("peak_rss_kib", "lower")]:
+                          ("peak_rss_kib", "lower"), ("p50_ms", "lower"),
+                          ("extra_mib", "lower")]:
         if h.get(field) is None or s.get(field) in (None, 0):
             continue
         ratio = h[field] / s[field] if better == "higher" else s[field] / max(h[field], 1e-9)

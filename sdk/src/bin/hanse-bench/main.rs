@@ -3,6 +3,8 @@
 //! latency percentiles). It speaks only HTTP, so the same run can measure
 //! Hanse and a reference server (see deploy/bench/compare-synapse.sh).
 
+mod sync;
+
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
@@ -93,6 +95,29 @@ enum Scenario {
         #[arg(long)]
         server_pid: Option<u32>,
     },
+    /// One user's /sync waits while another sends, one message at a time:
+    /// from the send to the waiting sync's answer.
+    SyncWakeup {
+        #[arg(long, default_value_t = 1000)]
+        events: usize,
+    },
+    /// A user in many rooms syncs from nothing, as a new device each time.
+    InitialSync {
+        #[arg(long, default_value_t = 500)]
+        rooms: usize,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
+    /// Many clients hold a waiting /sync: the server's memory per waiting
+    /// client, then how long one message takes to reach them all.
+    IdleClients {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Process ID of the server (on this machine), whose VmRSS is read
+        /// from /proc.
+        #[arg(long)]
+        server_pid: u32,
+    },
 }
 
 /// Latencies of one scenario, and how long it took in all.
@@ -175,6 +200,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             mebibytes,
             server_pid,
         } => bench.media(mebibytes, server_pid).await,
+        Scenario::SyncWakeup { events } => bench.sync_wakeup(events).await,
+        Scenario::InitialSync { rooms, repeats } => bench.initial_sync(rooms, repeats).await,
+        Scenario::IdleClients {
+            clients,
+            server_pid,
+        } => bench.idle_clients(clients, server_pid).await,
     }
 }
 
