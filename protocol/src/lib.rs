@@ -18,6 +18,8 @@
 //! * [`power_levels`]: [`PowerLevels`], who may do what in a room.
 //! * [`auth`]: the authorisation rules, [`auth::authorize`], and the
 //!   selection of auth events.
+//! * [`push_rules`]: a user's push rules, the server-default ones, and
+//!   which rule decides whether an event notifies them.
 //!
 //! Receiving a PDU typically goes: parse with
 //! [`canonical_json::object_from_slice`] (rejects duplicate keys, floats,
@@ -40,6 +42,7 @@ pub mod hashes;
 pub mod identifiers;
 pub mod pdu;
 pub mod power_levels;
+pub mod push_rules;
 pub mod redaction;
 pub mod room_versions;
 pub mod signing;
