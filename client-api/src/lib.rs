@@ -11,6 +11,7 @@ mod filters;
 mod media;
 mod presence;
 mod profile;
+mod push_rules;
 mod rooms;
 mod search;
 mod sync;
@@ -87,6 +88,25 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(v3("/sync").route(get().to(sync::sync)))
         // Typing notifications
         .service(v3("/rooms/{roomId}/typing/{userId}").route(put().to(rooms::typing::typing)))
+        // Push rules
+        .service(v3("/pushrules/").route(get().to(push_rules::all)))
+        .service(v3("/pushrules/global/").route(get().to(push_rules::global)))
+        .service(
+            v3("/pushrules/global/{kind}/{ruleId}")
+                .route(get().to(push_rules::get))
+                .route(put().to(push_rules::put))
+                .route(delete().to(push_rules::delete)),
+        )
+        .service(
+            v3("/pushrules/global/{kind}/{ruleId}/enabled")
+                .route(get().to(push_rules::get_enabled))
+                .route(put().to(push_rules::set_enabled)),
+        )
+        .service(
+            v3("/pushrules/global/{kind}/{ruleId}/actions")
+                .route(get().to(push_rules::get_actions))
+                .route(put().to(push_rules::set_actions)),
+        )
         // Server side search
         .service(v3("/search").route(post().to(search::search)))
         // Presence

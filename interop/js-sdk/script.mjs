@@ -6,10 +6,6 @@
 // read receipts arrive, page back from the sync's prev_batch and lazy-load
 // members.
 //
-// Hanse serves no push rules yet, which the SDK's sync loop reads before
-// its first /sync; until it does, the clients' fetchFn stands in an empty
-// rule set for GET /pushrules/ (and says so).
-//
 // Usage: node script.mjs <client_url>   (e.g. http://127.0.0.1:8008)
 // Exits 0 when every check passed; prints each check as it passes.
 // JS_SDK_LOG=debug (or info, warn, ...) shows the SDK's own log.
@@ -38,35 +34,6 @@ let checks = 0;
 function ok(what) {
     checks += 1;
     console.log(`ok ${checks} - ${what}`);
-}
-
-/**
- * How many times `fetchFn` stood in for the server's push rules. Hanse
- * does not serve them yet, and the SDK's sync loop reads them (GET
- * /pushrules/) before its first /sync, retrying forever in sync state
- * ERROR while that fails: it never gets to PREPARED.
- */
-let pushRulesStoodIn = 0;
-
-/**
- * The clients' fetch (createClient's `fetchFn` option): the global fetch,
- * except that GET /pushrules/ answered 404 M_UNRECOGNIZED becomes an empty
- * rule set (the SDK adds its default rules to it). Once the server serves
- * push rules this passes everything through unchanged.
- */
-async function fetchFn(resource, init) {
-    const response = await fetch(resource, init);
-    const { pathname } = new URL(resource instanceof Request ? resource.url : resource);
-    if (
-        (init?.method ?? "GET") === "GET" &&
-        pathname.endsWith("/pushrules/") &&
-        response.status === 404 &&
-        (await response.clone().json().catch(() => null))?.errcode === "M_UNRECOGNIZED"
-    ) {
-        pushRulesStoodIn += 1;
-        return Response.json({ global: {} });
-    }
-    return response;
 }
 
 /** Awaits `promise`, which must reject with a MatrixError `errcode` / `status`. */
@@ -139,7 +106,6 @@ async function login(username) {
         accessToken: response.access_token,
         userId: response.user_id,
         deviceId: response.device_id,
-        fetchFn,
     });
     const whoami = await client.whoami();
     assert.equal(whoami.user_id, response.user_id);
@@ -244,12 +210,6 @@ async function syncing({ alice, bob, roomId, redactionId, redactedId, eventIds }
         `alice and bob startClient({initialSyncLimit: ${initialSyncLimit}}), bob lazy-loading members: ` +
             "both reach sync state PREPARED",
     );
-    if (pushRulesStoodIn > 0) {
-        console.log(
-            `note: GET /pushrules/ answered 404 M_UNRECOGNIZED; the script stood in an empty ` +
-                `rule set (${pushRulesStoodIn} times) so that the SDK's sync could start`,
-        );
-    }
 
     // What the initial sync told each of them about the room.
     for (const client of [alice, bob]) {

@@ -645,3 +645,195 @@ fn no_event_is_delivered_twice_or_skipped() {
     runtime.block_on(server.stop());
     result.unwrap();
 }
+
+/// The rule IDs of one kind of the ruleset, in order.
+fn rule_ids(ruleset: &Value, kind: &str) -> Vec<String> {
+    ruleset[kind]
+        .as_array()
+        .expect("rules of the kind")
+        .iter()
+        .map(|rule| rule["rule_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn push_rules_are_the_defaults_with_the_users_changes() {
+    let server = TestServer::start().await;
+    let (alice, login) = user(&server, "alice").await;
+    let user = &login.user_id;
+    let rules: Value = alice.get(&format!("{V3}/pushrules/")).await.unwrap();
+    let global = &rules["global"];
+    assert_eq!(rule_ids(global, "override")[0], ".m.rule.master");
+    assert!(rule_ids(global, "underride").contains(&".m.rule.message".to_owned()));
+    let initial = alice.sync(None, 0, None).await.unwrap();
+    let token = next_batch(&initial);
+    let in_sync = initial["account_data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["type"] == "m.push_rules")
+        .expect("the initial sync carries the push rules");
+    assert_eq!(&in_sync["content"], &rules);
+
+    // User rules, placed relative to each other.
+    let content = |pattern: &str| json!({ "pattern": pattern, "actions": ["notify"] });
+    let rule_path = |kind: &str, id: &str| format!("{V3}/pushrules/global/{kind}/{id}");
+    let _: Value = alice
+        .put(&rule_path("content", "tea"), &content("tea"))
+        .await
+        .unwrap();
+    let _: Value = alice
+        .put(
+            &format!("{}?before=tea", rule_path("content", "coffee")),
+            &content("coffee"),
+        )
+        .await
+        .unwrap();
+    let _: Value = alice
+        .put(
+            &format!("{}/enabled", rule_path("underride", ".m.rule.message")),
+            &json!({ "enabled": false }),
+        )
+        .await
+        .unwrap();
+    let _: Value = alice
+        .put(
+            &format!(
+                "{}/actions",
+                rule_path("override", ".m.rule.suppress_notices")
+            ),
+            &json!({ "actions": ["notify"] }),
+        )
+        .await
+        .unwrap();
+    let global: Value = alice.get(&format!("{V3}/pushrules/global/")).await.unwrap();
+    assert_eq!(rule_ids(&global, "content"), ["coffee", "tea"]);
+    let tea: Value = alice.get(&rule_path("content", "tea")).await.unwrap();
+    assert_eq!(tea["default"], false);
+    assert_eq!(tea["pattern"], "tea");
+    let enabled: Value = alice
+        .get(&format!(
+            "{}/enabled",
+            rule_path("underride", ".m.rule.message")
+        ))
+        .await
+        .unwrap();
+    assert_eq!(enabled, json!({ "enabled": false }));
+    let actions: Value = alice
+        .get(&format!(
+            "{}/actions",
+            rule_path("override", ".m.rule.suppress_notices")
+        ))
+        .await
+        .unwrap();
+    assert_eq!(actions, json!({ "actions": ["notify"] }));
+
+    // Syncs hear of the change; account data shows the whole ruleset; the
+    // database holds only the changes.
+    let update = alice.sync(Some(&token), 10_000, None).await.unwrap();
+    let pushed = &update["account_data"]["events"][0];
+    assert_eq!(pushed["type"], "m.push_rules");
+    assert_eq!(
+        rule_ids(&pushed["content"]["global"], "content"),
+        ["coffee", "tea"]
+    );
+    let via_account_data: Value = alice
+        .get(&format!("{V3}/user/{user}/account_data/m.push_rules"))
+        .await
+        .unwrap();
+    assert_eq!(via_account_data["global"], global);
+    let stored = server
+        .query("SELECT content FROM account_data WHERE data_type = 'm.push_rules'")
+        .await;
+    let stored: String = stored[0].get(0);
+    assert!(
+        stored.contains("coffee") && !stored.contains(".m.rule.call"),
+        "{stored}"
+    );
+
+    // Deleting, and the refusals, which change nothing.
+    let (status, _) = outcome(
+        &alice,
+        Method::DELETE,
+        &rule_path("content", "coffee"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let before = server.query("SELECT content FROM account_data").await.len();
+    for (method, path, body, expected) in [
+        (
+            Method::PUT,
+            rule_path("content", ".m.mine"),
+            content("x"),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            Method::PUT,
+            rule_path("content", "nopattern"),
+            json!({ "actions": [] }),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            Method::PUT,
+            rule_path("colour", "x"),
+            content("x"),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            Method::PUT,
+            format!("{}?after=ghost", rule_path("content", "x")),
+            content("x"),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            Method::DELETE,
+            rule_path("override", ".m.rule.master"),
+            Value::Null,
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            Method::DELETE,
+            rule_path("content", "coffee"),
+            Value::Null,
+            (404, "M_NOT_FOUND"),
+        ),
+        (
+            Method::GET,
+            rule_path("content", "coffee"),
+            Value::Null,
+            (404, "M_NOT_FOUND"),
+        ),
+        (
+            Method::PUT,
+            format!("{}/actions", rule_path("content", "tea")),
+            json!({ "actions": [{ "bogus": 1 }] }),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            Method::PUT,
+            format!("{}/enabled", rule_path("content", "ghost")),
+            json!({ "enabled": true }),
+            (404, "M_NOT_FOUND"),
+        ),
+        (
+            Method::PUT,
+            format!("{}/enabled", rule_path("content", "tea")),
+            json!({ "enabled": "yes" }),
+            (400, "M_BAD_JSON"),
+        ),
+    ] {
+        assert_eq!(
+            outcome(&alice, method.clone(), &path, body).await,
+            (expected.0, expected.1.into()),
+            "{method} {path}"
+        );
+    }
+    let after: Value = alice.get(&format!("{V3}/pushrules/global/")).await.unwrap();
+    assert_eq!(rule_ids(&after, "content"), ["tea"]);
+    assert_eq!(
+        server.query("SELECT content FROM account_data").await.len(),
+        before
+    );
+    server.stop().await;
+}

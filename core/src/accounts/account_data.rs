@@ -5,6 +5,7 @@
 use hanse_protocol::identifiers::{RoomId, UserId};
 use serde_json::{Map, Value};
 
+use super::push_rules::PUSH_RULES;
 use super::Session;
 use crate::streams::Topic;
 use crate::{Error, Homeserver, Result};
@@ -76,6 +77,12 @@ impl Homeserver {
         data_type: &str,
     ) -> Result<Map<String, Value>> {
         own_account_data(session, owner)?;
+        if data_type == PUSH_RULES && room.is_none() {
+            // Stored are only the user's changes to the defaults.
+            if let Value::Object(content) = self.push_rules_content(owner).await? {
+                return Ok(content);
+            }
+        }
         self.stored_account_data(owner, room, data_type)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no account data of type {data_type}")))

@@ -4,6 +4,7 @@ mod account_data;
 mod devices;
 mod password;
 mod profile;
+pub mod push_rules;
 mod registration;
 mod registration_tokens;
 mod tags;

@@ -18,6 +18,9 @@ use tokio::time::Instant;
 
 pub use token::SyncToken;
 
+use hanse_protocol::identifiers::UserId;
+
+use crate::accounts::push_rules::PUSH_RULES;
 use crate::accounts::Session;
 use crate::filters::Filter;
 use crate::presence::{presence_of, PresenceState};
@@ -164,9 +167,22 @@ impl Homeserver {
         let filter = &request.filter;
         let mut response = Response::default();
 
-        let (global, mut room_account_data) = self
-            .account_data_changes(user, filter, since.map_or(0, |s| s.account_data), now)
+        let (mut global, mut room_account_data) = self
+            .account_data_changes(
+                &session.user_id,
+                filter,
+                since.map_or(0, |s| s.account_data),
+                now,
+            )
             .await?;
+        let has_push_rules = global.iter().any(|event| event["type"] == PUSH_RULES);
+        if since.is_none() && !has_push_rules && filter.account_data.matches(PUSH_RULES, user) {
+            // Every client needs the rules; the defaults are stored nowhere.
+            global.push(json!({
+                "type": PUSH_RULES,
+                "content": self.push_rules_content(&session.user_id).await?,
+            }));
+        }
         response.account_data = global;
         response.presence = self.presence_changes(user, filter, since, now).await?;
 
@@ -274,11 +290,12 @@ impl Homeserver {
     /// Account data written in the range: global, and per room ID.
     async fn account_data_changes(
         &self,
-        user: &str,
+        owner: &UserId,
         filter: &Filter,
         after: i64,
         now: SyncToken,
     ) -> Result<(Vec<Value>, HashMap<String, Vec<Value>>)> {
+        let user = owner.as_str();
         let mut global = Vec::new();
         let mut rooms: HashMap<String, Vec<Value>> = HashMap::new();
         for (room_id, data_type, content) in self
@@ -286,8 +303,13 @@ impl Homeserver {
             .account_data_changes(user, after, now.account_data)
             .await?
         {
-            let content: Value = serde_json::from_str(&content)
-                .map_err(|e| Error::Internal(format!("stored account data: {e}")))?;
+            let content: Value = if room_id.is_empty() && data_type == PUSH_RULES {
+                // Stored are only the user's changes to the defaults.
+                Self::push_rules_content_of(owner, &content)
+            } else {
+                serde_json::from_str(&content)
+                    .map_err(|e| Error::Internal(format!("stored account data: {e}")))?
+            };
             let event = json!({ "type": data_type, "content": content });
             if room_id.is_empty() {
                 if filter.account_data.matches(&data_type, user) {
