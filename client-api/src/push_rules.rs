@@ -2,6 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use hanse_core::accounts::push_rules::{rule_kind, rule_to_edit};
+use hanse_core::accounts::Session;
 use hanse_core::Homeserver;
 use hanse_http::{Json, MatrixError};
 use hanse_protocol::push_rules::{Action, Position, PushRule};
@@ -27,15 +28,24 @@ pub async fn global(
     Ok(HttpResponse::Ok().json(homeserver.push_rules(&session.user_id).await?))
 }
 
+/// The rule a `{kind}/{ruleId}` path names.
+async fn named_rule(
+    homeserver: &Homeserver,
+    session: &Session,
+    path: web::Path<(String, String)>,
+) -> Result<PushRule, MatrixError> {
+    let (kind, rule_id) = path.into_inner();
+    Ok(homeserver
+        .push_rule(session, rule_kind(&kind)?, &rule_id)
+        .await?)
+}
+
 pub async fn get(
     homeserver: web::Data<Homeserver>,
     Authenticated(session): Authenticated,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, MatrixError> {
-    let (kind, rule_id) = path.into_inner();
-    let rule = homeserver
-        .push_rule(&session, rule_kind(&kind)?, &rule_id)
-        .await?;
+    let rule = named_rule(&homeserver, &session, path).await?;
     Ok(HttpResponse::Ok().json(rule))
 }
 
@@ -85,10 +95,7 @@ pub async fn get_enabled(
     Authenticated(session): Authenticated,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, MatrixError> {
-    let (kind, rule_id) = path.into_inner();
-    let rule = homeserver
-        .push_rule(&session, rule_kind(&kind)?, &rule_id)
-        .await?;
+    let rule = named_rule(&homeserver, &session, path).await?;
     Ok(HttpResponse::Ok().json(json!({ "enabled": rule.enabled })))
 }
 
@@ -119,10 +126,7 @@ pub async fn get_actions(
     Authenticated(session): Authenticated,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, MatrixError> {
-    let (kind, rule_id) = path.into_inner();
-    let rule = homeserver
-        .push_rule(&session, rule_kind(&kind)?, &rule_id)
-        .await?;
+    let rule = named_rule(&homeserver, &session, path).await?;
     Ok(HttpResponse::Ok().json(json!({ "actions": rule.actions })))
 }
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{outcome, user};
+use common::{create_room, outcome, send_text, user};
 
 const V3: &str = "/_matrix/client/v3";
 /// A well-formed event ID no event has.
@@ -19,25 +19,6 @@ const UNKNOWN_EVENT: &str = "$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 /// path as is.
 fn escape(id: &str) -> String {
     id.replace('#', "%23")
-}
-
-async fn create_room(client: &Client, body: Value) -> String {
-    let created: Value = client
-        .post(&format!("{V3}/createRoom"), &body)
-        .await
-        .expect("createRoom");
-    created["room_id"].as_str().expect("room_id").to_owned()
-}
-
-async fn send_text(client: &Client, room: &str, txn: &str, body: &str) -> String {
-    let sent: Value = client
-        .put(
-            &format!("{V3}/rooms/{room}/send/m.room.message/{txn}"),
-            &json!({ "msgtype": "m.text", "body": body }),
-        )
-        .await
-        .expect("send");
-    sent["event_id"].as_str().expect("event_id").to_owned()
 }
 
 /// Bodies of the m.room.message events of a /messages page, oldest first.

@@ -10,38 +10,9 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{outcome, user};
+use common::{create_room, outcome, send_text, user};
 
 const V3: &str = "/_matrix/client/v3";
-
-async fn create_room(client: &Client, body: Value) -> String {
-    let created: Value = client
-        .post(&format!("{V3}/createRoom"), &body)
-        .await
-        .expect("createRoom");
-    created["room_id"].as_str().expect("room_id").to_owned()
-}
-
-async fn send(client: &Client, room: &str, txn: &str, content: Value) -> String {
-    let sent: Value = client
-        .put(
-            &format!("{V3}/rooms/{room}/send/m.room.message/{txn}"),
-            &content,
-        )
-        .await
-        .expect("send");
-    sent["event_id"].as_str().expect("event_id").to_owned()
-}
-
-async fn text(client: &Client, room: &str, txn: &str, body: &str) -> String {
-    send(
-        client,
-        room,
-        txn,
-        json!({ "msgtype": "m.text", "body": body }),
-    )
-    .await
-}
 
 async fn search(client: &Client, criteria: Value, next_batch: Option<&str>) -> Value {
     let path = match next_batch {
@@ -81,9 +52,9 @@ async fn search_finds_what_the_user_may_read() {
         .post(&format!("{V3}/rooms/{room}/join"), &json!({}))
         .await
         .unwrap();
-    let first = text(&alice, &room, "1", "the lighthouse lamp needs oil").await;
-    let second = text(&bob, &room, "2", "Lighthouse, lighthouse, lighthouse!").await;
-    text(&alice, &room, "3", "nothing to see here").await;
+    let first = send_text(&alice, &room, "1", "the lighthouse lamp needs oil").await;
+    let second = send_text(&bob, &room, "2", "Lighthouse, lighthouse, lighthouse!").await;
+    send_text(&alice, &room, "3", "nothing to see here").await;
     // An encrypted room: its events are ciphertext, found by nothing.
     let secret = create_room(
         &alice,
@@ -101,7 +72,7 @@ async fn search_finds_what_the_user_may_read() {
         .unwrap();
     // A room bob is not in.
     let private = create_room(&alice, json!({ "preset": "private_chat" })).await;
-    text(&alice, &private, "4", "the lighthouse in the private room").await;
+    send_text(&alice, &private, "4", "the lighthouse in the private room").await;
 
     // By rank: the message saying it three times first; bob sees neither
     // alice's private room nor anything encrypted.

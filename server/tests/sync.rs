@@ -18,35 +18,9 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{outcome, user};
+use common::{create_room, join, outcome, send_text, user};
 
 const V3: &str = "/_matrix/client/v3";
-
-async fn create_room(client: &Client, body: Value) -> String {
-    let created: Value = client
-        .post(&format!("{V3}/createRoom"), &body)
-        .await
-        .expect("createRoom");
-    created["room_id"].as_str().expect("room_id").to_owned()
-}
-
-async fn send_text(client: &Client, room: &str, txn: &str, body: &str) -> String {
-    let sent: Value = client
-        .put(
-            &format!("{V3}/rooms/{room}/send/m.room.message/{txn}"),
-            &json!({ "msgtype": "m.text", "body": body }),
-        )
-        .await
-        .expect("send");
-    sent["event_id"].as_str().expect("event_id").to_owned()
-}
-
-async fn join(client: &Client, room: &str) {
-    let _: Value = client
-        .post(&format!("{V3}/rooms/{room}/join"), &json!({}))
-        .await
-        .expect("join");
-}
 
 fn next_batch(sync: &Value) -> String {
     sync["next_batch"].as_str().expect("next_batch").to_owned()

@@ -6,7 +6,7 @@ pub mod process;
 
 use hanse_sdk::{Client, LoginInfo, Method};
 use hanse_server::testing::TestServer;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -25,4 +25,35 @@ pub async fn user(server: &TestServer, name: &str) -> (Client, LoginInfo) {
         .await
         .expect("registration");
     (anonymous.with_token(&login.access_token), login)
+}
+
+const V3: &str = "/_matrix/client/v3";
+
+/// Creates a room as `client`; returns its ID.
+pub async fn create_room(client: &Client, body: Value) -> String {
+    let created: Value = client
+        .post(&format!("{V3}/createRoom"), &body)
+        .await
+        .expect("createRoom");
+    created["room_id"].as_str().expect("room_id").to_owned()
+}
+
+/// Sends an m.text message; returns its event ID.
+pub async fn send_text(client: &Client, room: &str, txn: &str, body: &str) -> String {
+    let sent: Value = client
+        .put(
+            &format!("{V3}/rooms/{room}/send/m.room.message/{txn}"),
+            &json!({ "msgtype": "m.text", "body": body }),
+        )
+        .await
+        .expect("send");
+    sent["event_id"].as_str().expect("event_id").to_owned()
+}
+
+/// Joins the room as `client`.
+pub async fn join(client: &Client, room: &str) {
+    let _: Value = client
+        .post(&format!("{V3}/rooms/{room}/join"), &json!({}))
+        .await
+        .expect("join");
 }
