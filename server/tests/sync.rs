@@ -811,3 +811,95 @@ async fn push_rules_are_the_defaults_with_the_users_changes() {
     );
     server.stop().await;
 }
+
+fn unread(sync: &Value, room: &str) -> (u64, u64) {
+    let counts = &sync["rooms"]["join"][room]["unread_notifications"];
+    (
+        counts["notification_count"]
+            .as_u64()
+            .expect("notification_count"),
+        counts["highlight_count"].as_u64().expect("highlight_count"),
+    )
+}
+
+#[tokio::test]
+async fn unread_counts_follow_push_rules_and_receipts() {
+    let server = TestServer::start().await;
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, bob_login) = user(&server, "bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    join(&bob, &room).await;
+    send_text(&alice, &room, "u1", "one").await;
+    send_text(&alice, &room, "u2", "two").await;
+    // A notice notifies nobody (.m.rule.suppress_notices).
+    let _: Value = alice
+        .put(
+            &format!("{V3}/rooms/{room}/send/m.room.message/u3"),
+            &json!({ "msgtype": "m.notice", "body": "bot says hi" }),
+        )
+        .await
+        .unwrap();
+    let last = send_text(&bob, &room, "own", "bob's own message does not count").await;
+    let sync = bob.sync(None, 0, None).await.unwrap();
+    assert_eq!(
+        unread(&sync, &room),
+        (2, 0),
+        "two messages in a one-to-one room"
+    );
+
+    // A mention highlights.
+    let token = next_batch(&sync);
+    let _: Value = alice
+        .put(
+            &format!("{V3}/rooms/{room}/send/m.room.message/u4"),
+            &json!({ "msgtype": "m.text", "body": "look",
+                     "m.mentions": { "user_ids": [bob_login.user_id] } }),
+        )
+        .await
+        .unwrap();
+    let sync = bob.sync(Some(&token), 10_000, None).await.unwrap();
+    assert_eq!(unread(&sync, &room), (3, 1));
+
+    // Reading up to the latest event clears the counts; a disabled rule
+    // stops counting.
+    let latest = timeline(&sync, &room).last().unwrap()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let _: Value = bob
+        .post(
+            &format!("{V3}/rooms/{room}/receipt/m.read/{latest}"),
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    let sync = bob
+        .sync(Some(&next_batch(&sync)), 10_000, None)
+        .await
+        .unwrap();
+    assert_eq!(unread(&sync, &room), (0, 0));
+    let _: Value = bob
+        .put(
+            &format!("{V3}/pushrules/global/underride/.m.rule.room_one_to_one/enabled"),
+            &json!({ "enabled": false }),
+        )
+        .await
+        .unwrap();
+    let _: Value = bob
+        .put(
+            &format!("{V3}/pushrules/global/underride/.m.rule.message/enabled"),
+            &json!({ "enabled": false }),
+        )
+        .await
+        .unwrap();
+    send_text(&alice, &room, "u5", "quiet now").await;
+    let sync = bob
+        .sync(Some(&next_batch(&sync)), 10_000, None)
+        .await
+        .unwrap();
+    assert_eq!(unread(&sync, &room), (0, 0));
+    // Alice's own messages never count for her; bob's one does.
+    let alice_sync = alice.sync(None, 0, None).await.unwrap();
+    assert_eq!(unread(&alice_sync, &room), (1, 0), "{last}");
+    server.stop().await;
+}

@@ -182,3 +182,23 @@ impl Store {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 }
+
+impl Store {
+    /// Where the user has read up to in the room's main timeline: the
+    /// latest event their (public or private) read receipts point at.
+    pub async fn read_position(
+        &self,
+        room_nid: i64,
+        user_id: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        self.query_value(
+            "SELECT max(e.stream_ordering) FROM receipts r
+             JOIN events e ON e.event_nid = r.event_nid
+             WHERE r.room_nid = $1 AND r.user_id = $2
+               AND r.receipt_type IN ('m.read', 'm.read.private')
+               AND r.thread_id IN ('', 'main')",
+            &[&room_nid, &user_id],
+        )
+        .await
+    }
+}

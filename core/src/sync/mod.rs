@@ -9,6 +9,7 @@
 
 mod rooms;
 mod token;
+mod unread;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -215,12 +216,14 @@ impl Homeserver {
             None => joined.iter().copied().collect(),
         };
 
+        let push_rules = self.push_rules(&session.user_id).await?;
         let sync = rooms::RoomSync {
             session,
             filter,
             since,
             now,
             full_state: request.full_state,
+            push_rules: &push_rules,
         };
         for row in &memberships {
             let changed_since = |position: i64| since.is_none_or(|s| position > s.events);

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use hanse_protocol::identifiers::RoomId;
+use hanse_protocol::push_rules::Ruleset;
 use serde_json::{json, Value};
 
 use super::SyncToken;
@@ -21,6 +22,8 @@ pub(super) struct RoomSync<'a> {
     pub since: Option<SyncToken>,
     pub now: SyncToken,
     pub full_state: bool,
+    /// The user's push rules, for the unread counts.
+    pub push_rules: &'a Ruleset,
 }
 
 /// Timeline events when a filter names no limit.
@@ -99,7 +102,9 @@ impl Homeserver {
             "state": { "events": self.sync_events(sync.session, &state).await? },
             "ephemeral": { "events": ephemeral },
             "account_data": { "events": account_data },
-            "unread_notifications": {},
+            "unread_notifications": self
+                .unread_counts(&room, user, row, sync.push_rules, sync.now.events)
+                .await?,
         });
         if whole || members_changed {
             section["summary"] = self.sync_summary(&room, user.as_str()).await?;
