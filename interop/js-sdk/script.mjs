@@ -2,9 +2,9 @@
 // registration (user-interactive auth), login, rooms, membership, sending,
 // paginating /messages, redaction, and refusals through the client's
 // direct request methods; then two clients run the SDK's own /sync loop
-// (startClient) and see each other's messages, typing notifications and
-// read receipts arrive, page back from the sync's prev_batch and lazy-load
-// members.
+// (startClient) and see each other's messages, typing notifications,
+// read receipts and the server's unread counts arrive, page back from the
+// sync's prev_batch and lazy-load members.
 //
 // Usage: node script.mjs <client_url>   (e.g. http://127.0.0.1:8008)
 // Exits 0 when every check passed; prints each check as it passes.
@@ -143,6 +143,17 @@ function waitFor(emitter, event, test, what, ms = WAIT_MS) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves once `test()` holds, checking every 50 ms; rejects after `ms`. */
+async function until(test, what, ms = WAIT_MS) {
+    const deadline = Date.now() + ms;
+    while (!test()) {
+        if (Date.now() > deadline) {
+            throw new Error(`not within ${ms} ms: waited for ${what}`);
+        }
+        await sleep(50);
+    }
+}
 
 /**
  * Starts `client`'s /sync loop and waits for the PREPARED sync state (the
@@ -306,6 +317,12 @@ async function syncing({ alice, bob, roomId, redactionId, redactedId, eventIds }
         ok(`${from.getUserId()} sends; ${to.getUserId()}'s client gets it as a live Room.timeline event`);
     }
 
+    // The server counts alice's messages as unread for bob (his push rules
+    // notify on every message in a one-to-one room).
+    const unreadForBob = () => bobRoom.getUnreadNotificationCount(sdk.NotificationCountType.Total);
+    await until(() => unreadForBob() > 0, "bob's unread count to rise above 0");
+    ok(`bob's client shows ${unreadForBob()} unread notifications from the server's count`);
+
     // Typing: alice starts, then stops; bob's room member for her follows.
     for (const typing of [true, false]) {
         const seen = waitFor(
@@ -338,6 +355,8 @@ async function syncing({ alice, bob, roomId, redactionId, redactedId, eventIds }
     assert.equal(typeof bobsReceipt.data.ts, "number", "the receipt carries a timestamp");
     assert.equal(bobsReceipt.data.thread_id, undefined, "an unthreaded receipt has no thread_id");
     ok(`bob sendReadReceipt for alice's message; alice's client gets his m.read receipt (Room.receipt)`);
+    await until(() => unreadForBob() === 0, "bob's unread count to fall to 0 after his receipt");
+    ok("having read up to alice's latest message, bob's unread count is 0");
 
     // Nothing more happens: both long-polls wait, neither client loops.
     await sleep(500);

@@ -2,7 +2,8 @@
 //! version pinned in interop/js-sdk/package-lock.json) registers, logs in,
 //! creates a room, invites, joins, sends, paginates, redacts and is
 //! refused; then two of its clients run its /sync loop (startClient) and
-//! see each other's messages, typing and read receipts arrive. All through
+//! see each other's messages, typing, read receipts and unread counts
+//! arrive. All through
 //! interop/js-sdk/script.mjs, which asserts every step.
 //!
 //! Needs Node.js 20 or newer and npm. The first run installs the package
