@@ -3,8 +3,8 @@
 //! creates a room, invites, joins, sends, paginates, redacts and is
 //! refused; then two of its clients run its /sync loop (startClient) and
 //! see each other's messages, typing, read receipts and unread counts
-//! arrive. All through
-//! interop/js-sdk/script.mjs, which asserts every step.
+//! arrive. All through interop/js-sdk/script.mjs, which asserts every
+//! step.
 //!
 //! Needs Node.js 20 or newer and npm. The first run installs the package
 //! with `npm ci` (network: the npm registry); later runs reuse
