@@ -37,6 +37,8 @@ pub struct Homeserver {
     pub media: media::MediaRepo,
     /// Stream positions and the notifier waking waiting syncs.
     pub streams: Arc<streams::Streams>,
+    /// Unread counts kept between syncs.
+    pub unread: Arc<sync::UnreadCounts>,
 }
 
 impl Homeserver {
@@ -53,6 +55,7 @@ impl Homeserver {
             )),
             rate_limits: Arc::new(rate_limits),
             streams: Arc::default(),
+            unread: Arc::default(),
             store,
         })
     }

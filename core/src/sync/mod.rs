@@ -14,12 +14,12 @@ mod unread;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use hanse_protocol::identifiers::UserId;
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
 pub use token::SyncToken;
-
-use hanse_protocol::identifiers::UserId;
+pub use unread::UnreadCounts;
 
 use crate::accounts::push_rules::PUSH_RULES;
 use crate::accounts::Session;
@@ -223,7 +223,7 @@ impl Homeserver {
             since,
             now,
             full_state: request.full_state,
-            push_rules: &push_rules,
+            push_rules: (&push_rules, unread::rules_fingerprint(&push_rules)),
         };
         for row in &memberships {
             let changed_since = |position: i64| since.is_none_or(|s| position > s.events);

@@ -22,8 +22,8 @@ pub(super) struct RoomSync<'a> {
     pub since: Option<SyncToken>,
     pub now: SyncToken,
     pub full_state: bool,
-    /// The user's push rules, for the unread counts.
-    pub push_rules: &'a Ruleset,
+    /// The user's push rules and their fingerprint, for the unread counts.
+    pub push_rules: (&'a Ruleset, u64),
 }
 
 /// Timeline events when a filter names no limit.
