@@ -17,7 +17,7 @@ pub async fn all(
     Authenticated(session): Authenticated,
 ) -> Result<HttpResponse, MatrixError> {
     let ruleset = homeserver.push_rules(&session.user_id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "global": ruleset })))
+    Ok(HttpResponse::Ok().json(json!({ "global": *ruleset })))
 }
 
 /// GET /pushrules/global/.
@@ -25,7 +25,7 @@ pub async fn global(
     homeserver: web::Data<Homeserver>,
     Authenticated(session): Authenticated,
 ) -> Result<HttpResponse, MatrixError> {
-    Ok(HttpResponse::Ok().json(homeserver.push_rules(&session.user_id).await?))
+    Ok(HttpResponse::Ok().json(&*homeserver.push_rules(&session.user_id).await?))
 }
 
 /// The rule a `{kind}/{ruleId}` path names.

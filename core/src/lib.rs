@@ -39,6 +39,8 @@ pub struct Homeserver {
     pub streams: Arc<streams::Streams>,
     /// Unread counts kept between syncs.
     pub unread: Arc<sync::UnreadCounts>,
+    /// Users' push rules once read.
+    pub push_rule_cache: Arc<accounts::push_rules::PushRuleCache>,
 }
 
 impl Homeserver {
@@ -56,6 +58,7 @@ impl Homeserver {
             rate_limits: Arc::new(rate_limits),
             streams: Arc::default(),
             unread: Arc::default(),
+            push_rule_cache: Arc::default(),
             store,
         })
     }

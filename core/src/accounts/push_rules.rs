@@ -8,9 +8,12 @@
 //! whole computed ruleset, through /pushrules and account data alike.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 
 use hanse_protocol::identifiers::UserId;
 use hanse_protocol::push_rules::{Action, Position, PushRule, PushRuleError, RuleKind, Ruleset};
+use lru::LruCache;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -125,18 +128,24 @@ pub fn rule_kind(kind: &str) -> Result<RuleKind> {
 }
 
 impl Homeserver {
-    /// The user's whole ruleset.
-    pub async fn push_rules(&self, user: &UserId) -> Result<Ruleset> {
+    /// The user's whole ruleset. Kept in memory once read (every sync
+    /// needs it); this process's edits replace it.
+    pub async fn push_rules(&self, user: &UserId) -> Result<Arc<Ruleset>> {
+        if let Some(rules) = self.push_rule_cache.get(user) {
+            return Ok(rules);
+        }
         let stored = self
             .store
             .account_data(user.as_str(), None, PUSH_RULES)
             .await?;
-        Ok(Changes::parse(stored.as_deref()).apply(user))
+        let rules = Arc::new(Changes::parse(stored.as_deref()).apply(user));
+        self.push_rule_cache.put(user, rules.clone());
+        Ok(rules)
     }
 
     /// The `m.push_rules` account data content clients read.
     pub(crate) async fn push_rules_content(&self, user: &UserId) -> Result<Value> {
-        Ok(json!({ "global": self.push_rules(user).await? }))
+        Ok(json!({ "global": *self.push_rules(user).await? }))
     }
 
     /// What the stored changes of `user` (text as stored) amount to, as
@@ -168,13 +177,18 @@ impl Homeserver {
         edit: impl Fn(&mut Ruleset) -> std::result::Result<(), PushRuleError>,
     ) -> Result<()> {
         let user = &session.user_id;
-        edit(&mut self.push_rules(user).await?).map_err(rule_error)?;
+        edit(&mut Ruleset::clone(&*self.push_rules(user).await?)).map_err(rule_error)?;
         let mut failure = None;
+        let mut edited = None;
         self.write_account_data(user, None, PUSH_RULES, |stored| {
             let changes = Changes::parse(stored.as_deref());
             let mut ruleset = changes.apply(user);
             let outcome = match edit(&mut ruleset) {
-                Ok(()) => Changes::of(&ruleset, user),
+                Ok(()) => {
+                    let changes = Changes::of(&ruleset, user);
+                    edited = Some(ruleset);
+                    changes
+                }
                 Err(error) => {
                     // Someone else's edit came first: keep theirs.
                     failure = Some(error);
@@ -184,6 +198,9 @@ impl Homeserver {
             serde_json::to_string(&outcome).unwrap_or_default()
         })
         .await?;
+        if let Some(rules) = edited {
+            self.push_rule_cache.put(user, Arc::new(rules));
+        }
         match failure {
             Some(error) => Err(rule_error(error)),
             None => Ok(()),
@@ -201,4 +218,44 @@ pub fn rule_to_edit<'r>(
     ruleset
         .rule_mut(kind, rule_id)
         .ok_or_else(|| PushRuleError::RuleNotFound(rule_id.to_owned()))
+}
+
+/// Rulesets read, by user.
+pub struct PushRuleCache {
+    rules: Mutex<LruCache<UserId, Arc<Ruleset>>>,
+}
+
+/// Rulesets kept: a few KB each.
+const CACHED_RULESETS: usize = 10_000;
+
+impl Default for PushRuleCache {
+    fn default() -> Self {
+        Self {
+            rules: Mutex::new(LruCache::new(
+                NonZeroUsize::new(CACHED_RULESETS).expect("not zero"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Debug for PushRuleCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PushRuleCache")
+    }
+}
+
+impl PushRuleCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<UserId, Arc<Ruleset>>> {
+        self.rules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, user: &UserId) -> Option<Arc<Ruleset>> {
+        self.lock().get(user).cloned()
+    }
+
+    fn put(&self, user: &UserId, rules: Arc<Ruleset>) {
+        self.lock().put(user.clone(), rules);
+    }
 }

@@ -147,7 +147,9 @@ impl Homeserver {
         }
         let nids: Vec<i64> = page.iter().map(|(nid, _)| *nid).collect();
         let events = self.events(&nids).await?;
-        let root = self.current_root(room).await?;
+        // The power levels as the latest event found them: close enough
+        // for who may notify the room, and read from cached state nodes.
+        let root = events.last().map_or(0, |event| event.state_before);
         let (levels, creators) = self.power_levels_at(room, root).await?;
         let member_count = self.store.member_counts(room.nid).await?.joined as u64;
         for event in events.iter().filter(|e| e.redacted_by.is_none()) {
