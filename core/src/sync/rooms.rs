@@ -103,7 +103,7 @@ impl Homeserver {
             "ephemeral": { "events": ephemeral },
             "account_data": { "events": account_data },
             "unread_notifications": self
-                .unread_counts(&room, user, row, sync.push_rules, sync.now.events)
+                .unread_counts(&room, user, row, sync.push_rules, sync.now)
                 .await?,
         });
         if whole || members_changed {

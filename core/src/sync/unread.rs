@@ -18,6 +18,7 @@ use hanse_protocol::push_rules::{EvalContext, Ruleset};
 use lru::LruCache;
 use serde_json::{json, Value};
 
+use super::SyncToken;
 use crate::rooms::RoomRef;
 use crate::store::{Direction, MembershipRow};
 use crate::{Error, Homeserver, Result};
@@ -58,6 +59,10 @@ struct Count {
     upto: i64,
     notifications: u64,
     highlights: u64,
+    /// The receipts stream position when `read` was read, and the join it
+    /// counts from.
+    receipts: i64,
+    joined_at: i64,
 }
 
 impl UnreadCounts {
@@ -78,40 +83,50 @@ pub(super) fn rules_fingerprint(rules: &Ruleset) -> u64 {
 }
 
 impl Homeserver {
-    /// `unread_notifications` of a joined room, up to position `upto`.
+    /// `unread_notifications` of a joined room, up to the positions `now`.
     pub(super) async fn unread_counts(
         &self,
         room: &RoomRef,
         user: &UserId,
         row: &MembershipRow,
         (rules, fingerprint): (&Ruleset, u64),
-        upto: i64,
+        now: SyncToken,
     ) -> Result<Value> {
-        // Nothing from before the user joined is unread.
-        let read = self
-            .store
-            .read_position(room.nid, user.as_str())
-            .await?
-            .map_or(row.event_position, |read| read.max(row.event_position));
         let key = (user.as_str().to_owned(), room.nid);
-        let kept = self
-            .unread
-            .lock()
-            .get(&key)
-            .copied()
-            .filter(|c| c.read == read && c.rules == fingerprint && c.upto <= upto);
-        let mut count = kept.unwrap_or(Count {
-            read,
-            rules: fingerprint,
-            upto: read,
-            notifications: 0,
-            highlights: 0,
-        });
-        if count.upto < upto {
-            self.count_events(room, user, rules, &mut count, upto)
+        let kept = self.unread.lock().get(&key).copied();
+        // No receipt committed since the kept count: the read position
+        // stands, and need not be read again.
+        let read = match kept {
+            Some(count)
+                if count.receipts == now.receipts && count.joined_at == row.event_position =>
+            {
+                count.read
+            }
+            // Nothing from before the user joined is unread.
+            _ => self
+                .store
+                .read_position(room.nid, user.as_str())
+                .await?
+                .map_or(row.event_position, |read| read.max(row.event_position)),
+        };
+        let mut count = kept
+            .filter(|c| c.read == read && c.rules == fingerprint && c.upto <= now.events)
+            .unwrap_or(Count {
+                read,
+                rules: fingerprint,
+                upto: read,
+                notifications: 0,
+                highlights: 0,
+                receipts: now.receipts,
+                joined_at: row.event_position,
+            });
+        count.receipts = now.receipts;
+        count.joined_at = row.event_position;
+        if count.upto < now.events {
+            self.count_events(room, user, rules, &mut count, now.events)
                 .await?;
-            self.unread.lock().put(key, count);
         }
+        self.unread.lock().put(key, count);
         Ok(json!({
             "notification_count": count.notifications,
             "highlight_count": count.highlights,
