@@ -148,9 +148,7 @@ impl PasswordHashing {
     }
 
     fn pool(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
-        self.memory
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.memory)
     }
 }
 

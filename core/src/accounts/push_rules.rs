@@ -246,9 +246,7 @@ impl std::fmt::Debug for PushRuleCache {
 
 impl PushRuleCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<UserId, Arc<Ruleset>>> {
-        self.rules
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.rules)
     }
 
     fn get(&self, user: &UserId) -> Option<Arc<Ruleset>> {

@@ -101,9 +101,7 @@ impl EventCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<EventNid, Arc<StoredEvent>>> {
-        self.events
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.events)
     }
 
     pub fn insert(&self, event: Arc<StoredEvent>) {

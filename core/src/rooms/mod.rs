@@ -88,10 +88,7 @@ impl Rooms {
 
 impl Rooms {
     fn cached_ref<T>(&self, f: impl FnOnce(&mut lru::LruCache<RoomId, RoomRef>) -> T) -> T {
-        f(&mut self
-            .refs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+        f(&mut crate::lock(&self.refs))
     }
 }
 

@@ -30,9 +30,7 @@ impl NodeCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<NodeNid, Arc<Node>>> {
         // A panic while holding the lock cannot leave the cache
         // inconsistent: every operation on it is a single LRU call.
-        self.nodes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.nodes)
     }
 }
 

@@ -54,9 +54,7 @@ impl Writers {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Queue>> {
-        self.queues
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.queues)
     }
 }
 

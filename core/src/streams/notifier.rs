@@ -68,9 +68,7 @@ impl Drop for Listener<'_> {
 
 impl Notifier {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, Vec<Arc<Notify>>>> {
-        self.listeners
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.listeners)
     }
 
     /// Registers for `topics`. Register before reading what is new, so a

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
 use super::notifier::{Notifier, Topic};
+use crate::lock;
 use crate::store::Store;
 use crate::Result;
 
@@ -127,12 +128,6 @@ impl Drop for StreamTicket {
             self.shared.notifier.publish(&due);
         }
     }
-}
-
-fn lock(inner: &Mutex<Positions>) -> std::sync::MutexGuard<'_, Positions> {
-    inner
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl StreamTracker {

@@ -46,9 +46,7 @@ impl Typing {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.state)
     }
 
     /// The position of the latest change.
@@ -58,7 +56,7 @@ impl Typing {
 
     /// `user` types in the room for `timeout` (`None`: stopped typing).
     pub fn set(self: &Arc<Self>, room: i64, user: &str, timeout: Option<Duration>) {
-        let started = {
+        let changed = {
             let mut state = self.lock();
             let typists = &mut state.rooms.entry(room).or_default().users;
             let changed = match timeout {
@@ -70,15 +68,17 @@ impl Typing {
             if changed {
                 state.changed(room);
             }
-            changed && timeout.is_some()
+            changed
         };
-        if started {
-            self.notifier.publish(&[Topic::Room(room)]);
+        // Renewing a notification changes nothing anyone sees.
+        if !changed {
+            return;
+        }
+        self.notifier.publish(&[Topic::Room(room)]);
+        if timeout.is_some() {
             let typing = self.clone();
             let user = user.to_owned();
             tokio::spawn(async move { typing.expire(room, user).await });
-        } else if timeout.is_none() {
-            self.notifier.publish(&[Topic::Room(room)]);
         }
     }
 

@@ -67,9 +67,7 @@ struct Count {
 
 impl UnreadCounts {
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<(String, i64), Count>> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.counts)
     }
 }
 
