@@ -12,6 +12,7 @@ mod media;
 mod presence;
 mod profile;
 mod push_rules;
+mod pushers;
 mod rooms;
 mod search;
 mod sync;
@@ -108,6 +109,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(put().to(push_rules::set_actions)),
         )
         // Server side search
+        .service(v3("/pushers").route(get().to(pushers::list)))
+        .service(v3("/pushers/set").route(post().to(pushers::set)))
+        .service(v3("/notifications").route(get().to(pushers::notifications)))
         .service(v3("/search").route(post().to(search::search)))
         // Presence
         .service(

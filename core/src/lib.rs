@@ -7,7 +7,9 @@ mod error;
 pub mod filters;
 mod identity;
 pub mod media;
+mod outbound;
 pub mod presence;
+pub mod push;
 pub mod rate_limits;
 pub mod rooms;
 pub mod settings;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 
 pub use error::{Error, Result};
 pub use identity::ServerIdentity;
-pub use settings::{MediaSettings, RegistrationPolicy, Settings, UrlPreviewSettings};
+pub use settings::{MediaSettings, PushSettings, RegistrationPolicy, Settings, UrlPreviewSettings};
 pub use store::{Store, StoreError};
 
 /// Everything a request handler needs to act for this server. Cheap to
@@ -38,9 +40,11 @@ pub struct Homeserver {
     /// Stream positions and the notifier waking waiting syncs.
     pub streams: Arc<streams::Streams>,
     /// Unread counts kept between syncs.
-    pub unread: Arc<sync::UnreadCounts>,
+    pub unread: Arc<push::UnreadCounts>,
     /// Users' push rules once read.
     pub push_rule_cache: Arc<accounts::push_rules::PushRuleCache>,
+    /// The tasks sending notifications to push gateways.
+    pub push_delivery: Arc<push::PushDelivery>,
 }
 
 impl Homeserver {
@@ -59,6 +63,7 @@ impl Homeserver {
             streams: Arc::default(),
             unread: Arc::default(),
             push_rule_cache: Arc::default(),
+            push_delivery: Arc::default(),
             store,
         })
     }

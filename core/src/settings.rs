@@ -29,6 +29,36 @@ pub struct Settings {
     pub presence: bool,
     /// `None` lifts every rate limit.
     pub rate_limits: Option<crate::rate_limits::RateSettings>,
+    pub push: PushSettings,
+}
+
+/// How notifications are sent to push gateways.
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    /// Whether gateways on private, loopback and other non-public
+    /// addresses may be used (off: a pusher whose URL leads there is
+    /// refused, and never contacted).
+    pub allow_private_gateways: bool,
+    /// The wait before the first retry of a failed delivery; it doubles
+    /// with each failure up to `retry_max`.
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    /// How long a notification is retried before it is given up.
+    pub give_up_after: Duration,
+    /// How long one request to a gateway may take.
+    pub timeout: Duration,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        Self {
+            allow_private_gateways: false,
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(3600),
+            give_up_after: Duration::from_secs(24 * 3600),
+            timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// The media repository's settings.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use config::{Environment, File, FileFormat};
 use hanse_core::rate_limits::{Rate, RateLimits, RateSettings};
-use hanse_core::{MediaSettings, RegistrationPolicy, UrlPreviewSettings};
+use hanse_core::{MediaSettings, PushSettings, RegistrationPolicy, UrlPreviewSettings};
 use serde::Deserialize;
 
 /// The commented default configuration.
@@ -33,6 +33,7 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     pub database: DatabaseConfig,
     pub media: MediaConfig,
+    pub push: PushConfig,
     pub log: LogConfig,
     pub rate_limits: RateLimitsConfig,
 }
@@ -61,6 +62,16 @@ pub struct MediaConfig {
     pub url_preview_allow_private_addresses: bool,
     pub url_preview_max_page_bytes: u64,
     pub url_preview_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushConfig {
+    pub allow_private_gateways: bool,
+    pub retry_initial_ms: u64,
+    pub retry_max_secs: u64,
+    pub give_up_after_secs: u64,
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,6 +238,13 @@ impl Config {
             },
             presence: self.presence,
             rate_limits: self.rate_settings(),
+            push: PushSettings {
+                allow_private_gateways: self.push.allow_private_gateways,
+                retry_initial: Duration::from_millis(self.push.retry_initial_ms),
+                retry_max: Duration::from_secs(self.push.retry_max_secs),
+                give_up_after: Duration::from_secs(self.push.give_up_after_secs),
+                timeout: Duration::from_secs(self.push.timeout_secs),
+            },
         }
     }
 

@@ -57,6 +57,10 @@ pub fn run(config: Config) -> Result<(), String> {
             _ => None,
         };
         let homeserver = homeserver(&config, server_name, signing_key, store)?;
+        homeserver
+            .start_push_delivery()
+            .await
+            .map_err(|e| format!("starting push delivery: {e}"))?;
         let http = app::serve(homeserver, http_settings(&config), listeners, tls)
             .map_err(|e| format!("starting the listeners: {e}"))?;
         tracing::info!(

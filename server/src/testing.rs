@@ -13,7 +13,9 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use hanse_client_api::ClientDiscovery;
 use hanse_core::store::{self, Store};
-use hanse_core::{Homeserver, MediaSettings, RegistrationPolicy, ServerIdentity, Settings};
+use hanse_core::{
+    Homeserver, MediaSettings, PushSettings, RegistrationPolicy, ServerIdentity, Settings,
+};
 use hanse_federation::FederationDiscovery;
 use hanse_protocol::identifiers::ServerName;
 use hanse_protocol::signing::ServerSigningKey;
@@ -94,6 +96,7 @@ impl Default for TestOptions {
                 // its own.
                 presence: true,
                 rate_limits: None,
+                push: PushSettings::default(),
             },
         }
     }
@@ -132,6 +135,10 @@ impl TestServer {
         };
         let homeserver =
             Homeserver::new(identity, options.settings, store).expect("valid test settings");
+        homeserver
+            .start_push_delivery()
+            .await
+            .expect("starting push delivery");
         let settings = HttpSettings {
             body_limit: TEST_BODY_LIMIT,
             upload_limit,

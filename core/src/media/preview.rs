@@ -7,13 +7,11 @@
 //! again), redirects are followed by hand and checked the same way, no
 //! proxy is used, and only the first `max_page_bytes` of a page are read.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
 use reqwest::header::{CONTENT_TYPE, LOCATION};
-use reqwest::redirect::Policy;
 use reqwest::Url;
 use serde_json::{Map, Value};
 
+use crate::outbound;
 use crate::settings::UrlPreviewSettings;
 use crate::{Error, Homeserver, Result};
 
@@ -73,46 +71,13 @@ impl Homeserver {
 /// One request to `url`, without following redirects, connecting only to
 /// addresses that passed [`check_address`].
 async fn fetch(url: &Url, settings: &UrlPreviewSettings) -> Result<reqwest::Response> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::InvalidParam(format!("{url} is not an http(s) URL")));
-    }
-    let host = url
-        .host_str()
-        .ok_or_else(|| Error::InvalidParam(format!("{url} has no host")))?;
-    let port = url
-        .port_or_known_default()
-        .ok_or_else(|| Error::InvalidParam(format!("{url} has no port")))?;
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-    let addresses: Vec<SocketAddr> = match bare_host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((bare_host, port))
-            .await
-            .map_err(|e| Error::Unknown(format!("cannot resolve {host}: {e}")))?
-            .collect(),
-    };
-    if addresses.is_empty() {
-        return Err(Error::Unknown(format!("{host} has no address")));
-    }
-    for address in &addresses {
-        if !settings.allow_private_addresses && !is_public(address.ip()) {
-            return Err(Error::Forbidden(format!(
-                "{host} resolves to {}, which is not a public address: not fetched",
-                address.ip()
-            )));
-        }
-    }
-    let mut client = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .no_proxy()
-        .timeout(settings.timeout)
-        .user_agent("Hanse URL preview");
-    if bare_host.parse::<IpAddr>().is_err() {
-        // Connect to the addresses checked, not to a second lookup's.
-        client = client.resolve_to_addrs(bare_host, &addresses);
-    }
-    let client = client
-        .build()
-        .map_err(|e| Error::Internal(format!("URL preview client: {e}")))?;
+    let client = outbound::client_for(
+        url,
+        settings.allow_private_addresses,
+        settings.timeout,
+        "Hanse URL preview",
+    )
+    .await?;
     client
         .get(url.clone())
         .send()
@@ -136,45 +101,6 @@ async fn read_capped(mut response: reqwest::Response, max: u64) -> Result<Vec<u8
         }
     }
     Ok(page)
-}
-
-/// Whether a fetch may go to `ip`: not loopback, private, link-local,
-/// shared, documentation, multicast, unspecified or otherwise reserved.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || v6.is_unique_local()
-                || v6.is_unicast_link_local()
-                || first & 0xffc0 == 0xfec0 // site-local
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
-                || v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] // NAT64
-                || v6.segments()[..6] == [0; 6]) // IPv4-compatible
-        }
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || a == 0
-        || a >= 240
-        || (a == 100 && (64..128).contains(&b)) // shared address space
-        || (a == 192 && b == 0 && c == 0)
-        || (a == 198 && (b == 18 || b == 19))) // benchmarking
 }
 
 /// The OpenGraph fields of an HTML page (`og:*` meta tags but images, which
@@ -339,30 +265,5 @@ mod tests {
         let bare = opengraph("<title>Only &#x48;&#101;re</title>");
         assert_eq!(bare["og:title"], "Only Here");
         assert!(opengraph("no tags & <unclosed").is_empty());
-    }
-
-    #[test]
-    fn non_public_addresses_are_recognised() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "255.255.255.255",
-            "::1",
-            "::",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-            "64:ff9b::a00:1",
-        ] {
-            assert!(!is_public(private.parse().expect("ip")), "{private}");
-        }
-        for public in ["93.184.216.34", "2a00:1450:4001::1", "1.1.1.1"] {
-            assert!(is_public(public.parse().expect("ip")), "{public}");
-        }
     }
 }

@@ -629,7 +629,7 @@ impl<'a> Batch<'a> {
 }
 
 /// The event an event relates to and how (`m.relates_to`), if it says.
-pub(super) fn relation(content: &CanonicalJsonObject) -> Option<(&str, &str)> {
+pub(crate) fn relation(content: &CanonicalJsonObject) -> Option<(&str, &str)> {
     let CanonicalJsonValue::Object(relates_to) = content.get("m.relates_to")? else {
         return None;
     };

@@ -29,7 +29,7 @@ use hanse_protocol::pdu::Pdu;
 use hanse_protocol::power_levels::{room_creators, PowerLevels};
 use hanse_protocol::room_versions::{RoomVersion, RoomVersionId};
 
-pub(crate) use build::RoomRef;
+pub(crate) use build::{relation, RoomRef};
 pub use build::{Appended, ClientTransaction, EventDraft};
 pub use create::{CreateRoom, Preset, CREATABLE};
 pub use directory::{PublicRooms, PublicRoomsQuery};
@@ -46,6 +46,7 @@ use state::{Interner, Layered, NodeCache};
 use state_trie::{EventNid, NodeNid};
 use writer::Writers;
 
+use crate::store::MembershipRow;
 use crate::{Error, Homeserver, Result};
 
 /// The room machinery's shared parts: caches and writer queues.
@@ -116,6 +117,13 @@ impl Homeserver {
         self.rooms
             .cached_ref(|refs| refs.put(room_id.clone(), room.clone()));
         Ok(room)
+    }
+
+    /// The room of a membership row.
+    pub(crate) async fn room_of(&self, row: &MembershipRow) -> Result<RoomRef> {
+        let room_id = RoomId::parse(&row.room_id)
+            .map_err(|e| Error::Internal(format!("stored room ID {}: {e}", row.room_id)))?;
+        self.room(&room_id).await
     }
 
     /// The events at `pairs` of the state rooted at `root` (`None` where

@@ -135,6 +135,51 @@ impl Store {
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
+    /// Up to `limit` event numbers from several rooms, in walking order
+    /// (oldest first forward, newest first backward): of each room, those
+    /// strictly after its position in `after` and up to its position in
+    /// `upto` (both in the order of `rooms`). Each room is read from its
+    /// own index range, so quiet rooms cost no scan of busy ones.
+    pub async fn events_in_rooms(
+        &self,
+        rooms: &[i64],
+        after: &[i64],
+        upto: &[i64],
+        direction: Direction,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let sql = match direction {
+            Direction::Forward => {
+                "SELECT e.event_nid, e.stream_ordering
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS r(room_nid, after, upto)
+                 CROSS JOIN LATERAL (
+                     SELECT event_nid, stream_ordering FROM events
+                     WHERE room_nid = r.room_nid
+                       AND stream_ordering > r.after AND stream_ordering <= r.upto
+                     ORDER BY stream_ordering ASC LIMIT $4
+                 ) e
+                 ORDER BY e.stream_ordering ASC LIMIT $4"
+            }
+            Direction::Backward => {
+                "SELECT e.event_nid, e.stream_ordering
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS r(room_nid, after, upto)
+                 CROSS JOIN LATERAL (
+                     SELECT event_nid, stream_ordering FROM events
+                     WHERE room_nid = r.room_nid
+                       AND stream_ordering > r.after AND stream_ordering <= r.upto
+                     ORDER BY stream_ordering DESC LIMIT $4
+                 ) e
+                 ORDER BY e.stream_ordering DESC LIMIT $4"
+            }
+        };
+        let rows = self
+            .client()
+            .await?
+            .cached_query(sql, &[&rooms, &after, &upto, &limit])
+            .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
     /// Up to `limit` events of the room at or after (`forward`) or at or
     /// before `ts`, nearest first.
     pub async fn events_near_time(

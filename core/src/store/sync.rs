@@ -184,21 +184,51 @@ impl Store {
 }
 
 impl Store {
-    /// Where the user has read up to in the room's main timeline: the
-    /// latest event their (public or private) read receipts point at.
-    pub async fn read_position(
+    /// Where the user has read up to in the room, per thread ID (`""`
+    /// for unthreaded receipts): the latest event their public or private
+    /// read receipts point at.
+    /// As [`Store::read_positions`], for each of `rooms` at once: (room,
+    /// thread ID, position).
+    pub async fn read_positions_in(
+        &self,
+        rooms: &[i64],
+        user_id: &str,
+    ) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .cached_query(
+                "SELECT r.room_nid, r.thread_id, max(e.stream_ordering) FROM receipts r
+                 JOIN events e ON e.event_nid = r.event_nid
+                 WHERE r.room_nid = ANY($1) AND r.user_id = $2
+                   AND r.receipt_type IN ('m.read', 'm.read.private')
+                 GROUP BY r.room_nid, r.thread_id",
+                &[&rooms, &user_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect())
+    }
+
+    pub async fn read_positions(
         &self,
         room_nid: i64,
         user_id: &str,
-    ) -> Result<Option<i64>, StoreError> {
-        self.query_value(
-            "SELECT max(e.stream_ordering) FROM receipts r
-             JOIN events e ON e.event_nid = r.event_nid
-             WHERE r.room_nid = $1 AND r.user_id = $2
-               AND r.receipt_type IN ('m.read', 'm.read.private')
-               AND r.thread_id IN ('', 'main')",
-            &[&room_nid, &user_id],
-        )
-        .await
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .cached_query(
+                "SELECT r.thread_id, max(e.stream_ordering) FROM receipts r
+                 JOIN events e ON e.event_nid = r.event_nid
+                 WHERE r.room_nid = $1 AND r.user_id = $2
+                   AND r.receipt_type IN ('m.read', 'm.read.private')
+                 GROUP BY r.thread_id ORDER BY r.thread_id",
+                &[&room_nid, &user_id],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 }

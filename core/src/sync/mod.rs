@@ -9,7 +9,6 @@
 
 mod rooms;
 mod token;
-mod unread;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -19,12 +18,12 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
 pub use token::SyncToken;
-pub use unread::UnreadCounts;
 
 use crate::accounts::push_rules::PUSH_RULES;
 use crate::accounts::Session;
 use crate::filters::Filter;
 use crate::presence::{presence_of, PresenceState};
+use crate::push::{rules_fingerprint, CountRequest};
 use crate::store::MembershipRow;
 use crate::streams::Topic;
 use crate::{Error, Homeserver, Result};
@@ -145,7 +144,8 @@ impl Homeserver {
         ))
     }
 
-    async fn sync_positions(&self) -> Result<SyncToken> {
+    /// The positions every stream may be read up to now.
+    pub(crate) async fn sync_positions(&self) -> Result<SyncToken> {
         let streams = &self.streams;
         Ok(SyncToken {
             events: self.persisted_position().await?,
@@ -223,7 +223,11 @@ impl Homeserver {
             since,
             now,
             full_state: request.full_state,
-            push_rules: (&push_rules, unread::rules_fingerprint(&push_rules)),
+            unread: CountRequest {
+                rules: &push_rules,
+                fingerprint: rules_fingerprint(&push_rules),
+                by_thread: filter.room.timeline.unread_thread_notifications,
+            },
         };
         for row in &memberships {
             let changed_since = |position: i64| since.is_none_or(|s| position > s.events);

@@ -4,16 +4,15 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use hanse_protocol::identifiers::RoomId;
-use hanse_protocol::push_rules::Ruleset;
 use serde_json::{json, Value};
 
 use super::SyncToken;
 use crate::accounts::Session;
 use crate::filters::Filter;
+use crate::push::CountRequest;
 use crate::rooms::{token, Reader, RoomRef, StoredEvent, Walk, MAX_MESSAGES_LIMIT};
 use crate::store::{Direction, MembershipRow};
-use crate::{Error, Homeserver, Result};
+use crate::{Homeserver, Result};
 
 /// What every room of one /sync shares.
 pub(super) struct RoomSync<'a> {
@@ -22,8 +21,8 @@ pub(super) struct RoomSync<'a> {
     pub since: Option<SyncToken>,
     pub now: SyncToken,
     pub full_state: bool,
-    /// The user's push rules and their fingerprint, for the unread counts.
-    pub push_rules: (&'a Ruleset, u64),
+    /// The user's push rules, for the unread counts.
+    pub unread: CountRequest<'a>,
 }
 
 /// Timeline events when a filter names no limit.
@@ -97,15 +96,19 @@ impl Homeserver {
             .iter()
             .chain(&state)
             .any(|event| event.pdu.event_type() == "m.room.member");
+        let (unread, unread_threads) = self
+            .unread_counts(&room, user, row, sync.unread, sync.now)
+            .await?;
         let mut section = json!({
             "timeline": self.timeline_json(sync, &timeline).await?,
             "state": { "events": self.sync_events(sync.session, &state).await? },
             "ephemeral": { "events": ephemeral },
             "account_data": { "events": account_data },
-            "unread_notifications": self
-                .unread_counts(&room, user, row, sync.push_rules, sync.now)
-                .await?,
+            "unread_notifications": unread,
         });
+        if let Some(threads) = unread_threads {
+            section["unread_thread_notifications"] = threads;
+        }
         if whole || members_changed {
             section["summary"] = self.sync_summary(&room, user.as_str()).await?;
         }
@@ -159,12 +162,6 @@ impl Homeserver {
                 })
             })
             .collect())
-    }
-
-    async fn room_of(&self, row: &MembershipRow) -> Result<RoomRef> {
-        let room_id = RoomId::parse(&row.room_id)
-            .map_err(|e| Error::Internal(format!("stored room ID {}: {e}", row.room_id)))?;
-        self.room(&room_id).await
     }
 
     /// The latest events of the room after the token up to `upto`.
