@@ -145,6 +145,10 @@ impl InboundGroups {
             .get_mut(&(room_id.to_owned(), session_id.to_owned()))
     }
 
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &InboundGroup> {
+        self.by_id.values()
+    }
+
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut InboundGroup> {
         self.by_id.values_mut()
     }

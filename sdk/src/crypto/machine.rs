@@ -648,13 +648,13 @@ impl CryptoMachine {
     /// The room keys not yet in the active backup, encrypted for it; `None`
     /// when there is no active backup or nothing to add. After the upload
     /// succeeded, call [`mark_backed_up`](Self::mark_backed_up).
-    pub fn room_keys_for_backup(&mut self) -> Result<Option<BackupRequest>, CryptoError> {
+    pub fn room_keys_for_backup(&self) -> Result<Option<BackupRequest>, CryptoError> {
         let Some(backup) = &self.backup else {
             return Ok(None);
         };
         let mut rooms = Map::new();
         let mut sessions = Vec::new();
-        for group in self.inbound.iter_mut().filter(|g| !g.backed_up) {
+        for group in self.inbound.iter().filter(|g| !g.backed_up) {
             let session_id = group.session_id();
             let data = backup.public_key.encrypt_room_key(group)?;
             let room = rooms
