@@ -2,6 +2,7 @@
 //! demos talk to the server through it, as a real client would.
 
 mod client;
+pub mod crypto;
 mod error;
 
 pub use client::{Client, LoginInfo, Versions};
