@@ -8,6 +8,7 @@ mod capabilities;
 mod devices;
 mod discovery;
 mod filters;
+mod keys;
 mod media;
 mod presence;
 mod profile;
@@ -109,6 +110,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(put().to(push_rules::set_actions)),
         )
         // Server side search
+        .service(v3("/keys/upload").route(post().to(keys::upload)))
+        .service(v3("/keys/query").route(post().to(keys::query)))
+        .service(v3("/keys/claim").route(post().to(keys::claim)))
+        .service(v3("/keys/changes").route(get().to(keys::changes)))
+        .service(v3("/sendToDevice/{eventType}/{txnId}").route(put().to(keys::send_to_device)))
         .service(v3("/pushers").route(get().to(pushers::list)))
         .service(v3("/pushers/set").route(post().to(pushers::set)))
         .service(v3("/notifications").route(get().to(pushers::notifications)))

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod clock;
+pub mod e2ee;
 mod error;
 pub mod filters;
 mod identity;

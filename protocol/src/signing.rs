@@ -58,12 +58,12 @@ pub enum VerifyError {
     #[error("no signatures from {0:?}")]
     NoSignaturesFromEntity(String),
     /// The entity did not sign with the given key.
-    #[error("no signature from {entity:?} with key {key_id}")]
-    NoSignatureForKey {
+    #[error("no signature from {entity:?} with key {name}")]
+    NoSignatureNamed {
         /// The signing entity.
         entity: String,
-        /// The key looked for.
-        key_id: KeyId,
+        /// The key looked for (`ed25519:<version>`).
+        name: String,
     },
     /// The key uses an algorithm other than ed25519.
     #[error("unsupported signing algorithm {0:?}")]
@@ -182,24 +182,35 @@ pub fn verify_json(
     key: &VerifyingKey,
     object: &CanonicalJsonObject,
 ) -> Result<(), VerifyError> {
+    if !key_id.is_ed25519() {
+        return Err(VerifyError::UnsupportedAlgorithm(
+            key_id.algorithm().to_owned(),
+        ));
+    }
+    verify_ed25519_json(entity, key_id.as_str(), key, object)
+}
+
+/// As [`verify_json`] for a signature under any name, such as a device's
+/// `ed25519:<device ID>`, whose device ID need not be a valid key version.
+pub fn verify_ed25519_json(
+    entity: &str,
+    signature_name: &str,
+    key: &VerifyingKey,
+    object: &CanonicalJsonObject,
+) -> Result<(), VerifyError> {
     let Some(CanonicalJsonValue::Object(signatures)) = object.get("signatures") else {
         return Err(VerifyError::NoSignatures);
     };
     let Some(CanonicalJsonValue::Object(by_entity)) = signatures.get(entity) else {
         return Err(VerifyError::NoSignaturesFromEntity(entity.to_owned()));
     };
-    if !key_id.is_ed25519() {
-        return Err(VerifyError::UnsupportedAlgorithm(
-            key_id.algorithm().to_owned(),
-        ));
-    }
-    let encoded = match by_entity.get(key_id.as_str()) {
+    let encoded = match by_entity.get(signature_name) {
         Some(CanonicalJsonValue::String(encoded)) => encoded,
         Some(_) => return Err(VerifyError::MalformedSignature),
         None => {
-            return Err(VerifyError::NoSignatureForKey {
+            return Err(VerifyError::NoSignatureNamed {
                 entity: entity.to_owned(),
-                key_id: key_id.clone(),
+                name: signature_name.to_owned(),
             })
         }
     };

@@ -43,9 +43,23 @@ impl Homeserver {
     /// Deletes devices and logs them out. Unknown IDs are ignored, as
     /// deleting is idempotent.
     pub async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> Result<()> {
-        self.store
-            .delete_devices(user_id.as_str(), device_ids)
-            .await?;
-        Ok(())
+        let user = user_id.as_str();
+        self.device_list_write(user, async {
+            Ok(((), self.store.delete_devices(user, device_ids).await?))
+        })
+        .await
+    }
+
+    /// Deletes every device of the user but `keep`, logging them out.
+    pub(crate) async fn delete_other_devices(
+        &self,
+        user_id: &UserId,
+        keep: Option<&str>,
+    ) -> Result<()> {
+        let user = user_id.as_str();
+        self.device_list_write(user, async {
+            Ok(((), self.store.delete_other_devices(user, keep).await?))
+        })
+        .await
     }
 }

@@ -160,9 +160,7 @@ impl Homeserver {
             return Err(Error::NotFound(format!("no active account {user_id}")));
         }
         if logout_devices {
-            self.store
-                .delete_other_devices(user_id.as_str(), keep)
-                .await?;
+            self.delete_other_devices(user_id, keep).await?;
         }
         Ok(())
     }

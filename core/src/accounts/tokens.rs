@@ -141,20 +141,12 @@ impl Homeserver {
 
     /// Logs the session's device out: the device and its tokens go.
     pub async fn logout(&self, session: &Session) -> Result<()> {
-        self.store
-            .delete_devices(
-                session.user_id.as_str(),
-                std::slice::from_ref(&session.device_id),
-            )
-            .await?;
-        Ok(())
+        self.delete_devices(&session.user_id, std::slice::from_ref(&session.device_id))
+            .await
     }
 
     /// Logs every device of the user out.
     pub async fn logout_all(&self, user_id: &UserId) -> Result<()> {
-        self.store
-            .delete_other_devices(user_id.as_str(), None)
-            .await?;
-        Ok(())
+        self.delete_other_devices(user_id, None).await
     }
 }

@@ -562,6 +562,9 @@ impl<'a> Batch<'a> {
                     .unwrap_or_default();
                 self.write.set_join_rule(self.room.nid, rule).await?;
             }
+            if pdu.event_type() == "m.room.encryption" && pdu.state_key() == Some("") {
+                self.write.set_encrypted(self.room.nid).await?;
+            }
             if pdu.event_type() == "m.room.member" {
                 let membership = pdu
                     .content()

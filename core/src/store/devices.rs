@@ -89,36 +89,49 @@ impl Store {
         Ok(updated == 1)
     }
 
-    /// Deletes the devices, and with them their access and refresh tokens.
+    /// Deletes the devices, and with them their tokens, keys and inboxes.
+    /// Returns the device list change recorded if any device went.
     pub async fn delete_devices(
         &self,
         user_id: &str,
         device_ids: &[String],
-    ) -> Result<u64, StoreError> {
-        Ok(self
+    ) -> Result<Option<i64>, StoreError> {
+        let row = self
             .client()
             .await?
-            .cached_execute(
-                "DELETE FROM devices WHERE user_id = $1 AND device_id = ANY($2)",
+            .cached_query_opt(
+                "WITH deleted AS (
+                     DELETE FROM devices WHERE user_id = $1 AND device_id = ANY($2) RETURNING 1
+                 )
+                 INSERT INTO device_list_changes (user_id)
+                 SELECT $1 WHERE EXISTS (SELECT 1 FROM deleted) RETURNING stream_pos",
                 &[&user_id, &device_ids],
             )
-            .await?)
+            .await?;
+        Ok(row.map(|row| row.get(0)))
     }
 
-    /// Deletes every device of the user except `keep`.
+    /// Deletes every device of the user except `keep`, as
+    /// [`Store::delete_devices`].
     pub async fn delete_other_devices(
         &self,
         user_id: &str,
         keep: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        Ok(self
+    ) -> Result<Option<i64>, StoreError> {
+        let row = self
             .client()
             .await?
-            .cached_execute(
-                "DELETE FROM devices WHERE user_id = $1 AND device_id IS DISTINCT FROM $2",
+            .cached_query_opt(
+                "WITH deleted AS (
+                     DELETE FROM devices WHERE user_id = $1 AND device_id IS DISTINCT FROM $2
+                     RETURNING 1
+                 )
+                 INSERT INTO device_list_changes (user_id)
+                 SELECT $1 WHERE EXISTS (SELECT 1 FROM deleted) RETURNING stream_pos",
                 &[&user_id, &keep],
             )
-            .await?)
+            .await?;
+        Ok(row.map(|row| row.get(0)))
     }
 
     /// Records that the device was used now from `ip`.

@@ -305,6 +305,17 @@ impl Write {
         Ok(())
     }
 
+    /// Records that the room has turned encryption on.
+    pub async fn set_encrypted(&self, room_nid: i64) -> Result<(), StoreError> {
+        self.client()
+            .cached_execute(
+                "UPDATE rooms SET encrypted = TRUE WHERE room_nid = $1",
+                &[&room_nid],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// As [`Store::set_published`], within this write.
     pub async fn set_published(&self, room_nid: i64, published: bool) -> Result<(), StoreError> {
         set_published(self.client(), room_nid, published).await

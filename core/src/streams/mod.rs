@@ -1,6 +1,7 @@
 //! The streams /sync reads from (room events, account data, receipts,
-//! presence, typing), the positions in them that are safe to hand out,
-//! and the notifier that wakes waiting syncs.
+//! presence, typing, to-device messages, device list changes), the
+//! positions in them that are safe to hand out, and the notifier that
+//! wakes waiting syncs.
 
 pub(crate) mod notifier;
 mod tracker;
@@ -21,6 +22,8 @@ pub struct Streams {
     pub(crate) account_data: StreamTracker,
     pub(crate) receipts: StreamTracker,
     pub(crate) presence: StreamTracker,
+    pub(crate) to_device: StreamTracker,
+    pub(crate) device_lists: StreamTracker,
     pub(crate) typing: Arc<typing::Typing>,
 }
 
@@ -33,6 +36,8 @@ impl Default for Streams {
             account_data: tracker("account_data_stream"),
             receipts: tracker("receipts_stream"),
             presence: tracker("presence_stream"),
+            to_device: tracker("to_device_stream"),
+            device_lists: tracker("device_list_stream"),
             typing: Arc::new(typing::Typing::new(notifier.clone())),
             notifier,
         }

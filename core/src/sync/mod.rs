@@ -21,6 +21,7 @@ pub use token::SyncToken;
 
 use crate::accounts::push_rules::PUSH_RULES;
 use crate::accounts::Session;
+use crate::e2ee::{DeviceListChanges, ToDeviceBatch};
 use crate::filters::Filter;
 use crate::presence::{presence_of, PresenceState};
 use crate::push::{rules_fingerprint, CountRequest};
@@ -52,6 +53,11 @@ struct Response {
     knock: Map<String, Value>,
     account_data: Vec<Value>,
     presence: Vec<Value>,
+    to_device: ToDeviceBatch,
+    device_lists: DeviceListChanges,
+    /// The device's key counts: sent every time, but no reason to answer.
+    one_time_key_counts: Value,
+    unused_fallback_key_types: Vec<String>,
 }
 
 impl Response {
@@ -62,9 +68,15 @@ impl Response {
             && self.knock.is_empty()
             && self.account_data.is_empty()
             && self.presence.is_empty()
+            && self.to_device.events.is_empty()
+            && self.device_lists.is_empty()
     }
 
-    fn into_json(self, next_batch: SyncToken) -> Value {
+    fn into_json(self, mut next_batch: SyncToken) -> Value {
+        if let Some(upto) = self.to_device.upto {
+            // More messages wait: the next sync goes on from the last sent.
+            next_batch.to_device = upto;
+        }
         json!({
             "next_batch": next_batch.to_string(),
             "rooms": {
@@ -75,6 +87,13 @@ impl Response {
             },
             "account_data": { "events": self.account_data },
             "presence": { "events": self.presence },
+            "to_device": { "events": self.to_device.events },
+            "device_lists": {
+                "changed": self.device_lists.changed,
+                "left": self.device_lists.left,
+            },
+            "device_one_time_keys_count": self.one_time_key_counts,
+            "device_unused_fallback_key_types": self.unused_fallback_key_types,
         })
     }
 }
@@ -153,6 +172,8 @@ impl Homeserver {
             receipts: streams.receipts.persisted(&self.store).await?,
             presence: streams.presence.persisted(&self.store).await?,
             typing: streams.typing.position(),
+            to_device: streams.to_device.persisted(&self.store).await?,
+            device_lists: streams.device_lists.persisted(&self.store).await?,
         })
     }
 
@@ -186,6 +207,17 @@ impl Homeserver {
         }
         response.account_data = global;
         response.presence = self.presence_changes(user, filter, since, now).await?;
+        response.to_device = self.to_device_for_sync(session, since, now).await?;
+        if let Some(since) = since {
+            response.device_lists = self
+                .device_list_changes(&session.user_id, since, now)
+                .await?;
+        }
+        response.one_time_key_counts = self.one_time_key_counts(session).await?;
+        response.unused_fallback_key_types = self
+            .store
+            .unused_fallback_key_types(user, &session.device_id)
+            .await?;
 
         let memberships: Vec<MembershipRow> = memberships
             .into_iter()

@@ -124,9 +124,9 @@ fn verification_failures() {
     let other_id = KeyId::parse("ed25519:2").unwrap();
     assert_eq!(
         verify_json("domain", &other_id, &vk, &signed),
-        Err(VerifyError::NoSignatureForKey {
+        Err(VerifyError::NoSignatureNamed {
             entity: "domain".into(),
-            key_id: other_id
+            name: other_id.as_str().to_owned()
         })
     );
     let curve = KeyId::parse("curve25519:1").unwrap();
