@@ -46,6 +46,8 @@ pub struct Homeserver {
     pub push_rule_cache: Arc<accounts::push_rules::PushRuleCache>,
     /// The tasks sending notifications to push gateways.
     pub push_delivery: Arc<push::PushDelivery>,
+    /// How far devices have acknowledged their to-device inboxes.
+    pub to_device_acks: Arc<e2ee::Acknowledged>,
 }
 
 impl Homeserver {
@@ -65,6 +67,7 @@ impl Homeserver {
             unread: Arc::default(),
             push_rule_cache: Arc::default(),
             push_delivery: Arc::default(),
+            to_device_acks: Arc::default(),
             store,
         })
     }

@@ -55,15 +55,26 @@ impl Homeserver {
         from: SyncToken,
         to: SyncToken,
     ) -> Result<DeviceListChanges> {
-        self.device_list_changes(&session.user_id, from, to).await
+        let rooms: Vec<i64> = self
+            .store
+            .memberships_of(session.user_id.as_str(), None)
+            .await?
+            .iter()
+            .map(|row| row.room_nid)
+            .collect();
+        self.device_list_changes(&session.user_id, from, to, &rooms)
+            .await
     }
 
-    /// What changed for `user`'s view of device lists between two tokens.
+    /// What changed for `user`'s view of device lists between two tokens;
+    /// membership changes are looked for in `rooms` (those of the user's
+    /// that may have had one).
     pub(crate) async fn device_list_changes(
         &self,
         user: &UserId,
         from: SyncToken,
         to: SyncToken,
+        rooms: &[i64],
     ) -> Result<DeviceListChanges> {
         let me = user.as_str();
         let mut changed = BTreeSet::new();
@@ -75,10 +86,10 @@ impl Homeserver {
             );
         }
         let mut parted = BTreeSet::new();
-        if from.events < to.events {
+        if from.events < to.events && !rooms.is_empty() {
             for (room, member, membership) in self
                 .store
-                .encrypted_member_changes(me, from.events, to.events)
+                .encrypted_member_changes(rooms, from.events, to.events)
                 .await?
             {
                 let joined = membership == "join";

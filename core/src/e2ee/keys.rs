@@ -103,14 +103,17 @@ impl Homeserver {
         }
     }
 
-    /// The device's unclaimed one-time keys per algorithm, as /sync and
-    /// /keys/upload report them.
-    pub(crate) async fn one_time_key_counts(&self, session: &Session) -> Result<Value> {
-        let counts = self
+    /// What /sync tells a device of its keys: its unclaimed one-time keys
+    /// per algorithm, and the algorithms of its unused fallback keys.
+    pub(crate) async fn device_key_status(
+        &self,
+        session: &Session,
+    ) -> Result<(Value, Vec<String>)> {
+        let (counts, unused_fallbacks) = self
             .store
-            .one_time_key_counts(session.user_id.as_str(), &session.device_id)
+            .device_key_status(session.user_id.as_str(), &session.device_id)
             .await?;
-        Ok(with_signed_count(counts))
+        Ok((with_signed_count(counts), unused_fallbacks))
     }
 
     /// POST /keys/query.

@@ -10,4 +10,5 @@ mod to_device;
 
 pub use device_lists::DeviceListChanges;
 pub use keys::{KeysClaim, KeysQuery};
+pub use to_device::Acknowledged;
 pub(crate) use to_device::ToDeviceBatch;

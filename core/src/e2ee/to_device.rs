@@ -3,6 +3,10 @@
 //! device's inbox until the device syncs with a token past it, so a
 //! response lost on the way is sent again.
 
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+
+use lru::LruCache;
 use serde_json::{json, Map, Value};
 
 use crate::accounts::Session;
@@ -19,6 +23,33 @@ const MAX_INBOX: i64 = 10_000;
 const MAX_CONTENT_BYTES: usize = 65_536;
 /// Most messages one request may send.
 const MAX_MESSAGES: usize = 10_000;
+
+/// Devices remembered in [`Acknowledged`].
+const REMEMBERED_DEVICES: usize = 100_000;
+
+/// How far each device has acknowledged its inbox, as this process last
+/// deleted it: a sync with the same token deletes nothing again, so a
+/// waiting sync's rounds cost no write. (Another node may delete the same
+/// messages again: deleting is idempotent.)
+pub struct Acknowledged {
+    positions: Mutex<LruCache<(String, String), i64>>,
+}
+
+impl Default for Acknowledged {
+    fn default() -> Self {
+        Self {
+            positions: Mutex::new(LruCache::new(
+                NonZeroUsize::new(REMEMBERED_DEVICES).expect("not zero"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Debug for Acknowledged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Acknowledged")
+    }
+}
 
 /// What a /sync delivers of the device's inbox.
 #[derive(Debug, Default)]
@@ -120,10 +151,15 @@ impl Homeserver {
         let user = session.user_id.as_str();
         let device = session.device_id.as_str();
         let after = since.map_or(0, |s| s.to_device);
-        if after > 0 {
+        let key = (user.to_owned(), device.to_owned());
+        let deleted = crate::lock(&self.to_device_acks.positions)
+            .get(&key)
+            .copied();
+        if after > deleted.unwrap_or(0) {
             self.store
                 .delete_to_device_messages(user, device, after)
                 .await?;
+            crate::lock(&self.to_device_acks.positions).put(key, after);
         }
         if after >= now.to_device {
             return Ok(ToDeviceBatch::default());

@@ -134,31 +134,36 @@ impl Store {
         Ok(Ok((counts, change)))
     }
 
-    /// The device's unclaimed one-time keys per algorithm.
-    pub async fn one_time_key_counts(
+    /// The device's unclaimed one-time keys per algorithm, and the
+    /// algorithms of its fallback keys not handed out yet, in one query.
+    pub async fn device_key_status(
         &self,
         user_id: &str,
         device_id: &str,
-    ) -> Result<BTreeMap<String, i64>, StoreError> {
-        one_time_key_counts(&self.client().await?, user_id, device_id).await
-    }
-
-    /// The algorithms of the device's fallback keys not handed out yet.
-    pub async fn unused_fallback_key_types(
-        &self,
-        user_id: &str,
-        device_id: &str,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<(BTreeMap<String, i64>, Vec<String>), StoreError> {
         let rows = self
             .client()
             .await?
             .cached_query(
-                "SELECT algorithm FROM fallback_keys
-                 WHERE user_id = $1 AND device_id = $2 AND NOT used ORDER BY algorithm",
+                "SELECT algorithm, count(*), FALSE FROM one_time_keys
+                 WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm
+                 UNION ALL
+                 SELECT algorithm, 0, TRUE FROM fallback_keys
+                 WHERE user_id = $1 AND device_id = $2 AND NOT used
+                 ORDER BY 1",
                 &[&user_id, &device_id],
             )
             .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        let mut counts = BTreeMap::new();
+        let mut unused_fallbacks = Vec::new();
+        for row in &rows {
+            if row.get::<_, bool>(2) {
+                unused_fallbacks.push(row.get(0));
+            } else {
+                counts.insert(row.get(0), row.get(1));
+            }
+        }
+        Ok((counts, unused_fallbacks))
     }
 
     /// Takes one of the device's one-time keys of `algorithm`, each handed
@@ -261,12 +266,12 @@ impl Store {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
-    /// Membership changes in the user's encrypted rooms (those they are
-    /// joined to, or whose membership of theirs changed) after `from` up
-    /// to `to`: (room, member, membership), the latest of each member.
+    /// Membership changes after `from` up to `to` in those of `rooms`
+    /// that are encrypted: (room, member, membership), the latest of each
+    /// member.
     pub async fn encrypted_member_changes(
         &self,
-        user_id: &str,
+        rooms: &[i64],
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, String, String)>, StoreError> {
@@ -274,18 +279,13 @@ impl Store {
             .client()
             .await?
             .cached_query(
-                "SELECT m.room_nid, k.state_key, m.membership FROM state_keys me
-                 JOIN memberships mine ON mine.user_nid = me.state_key_nid
-                 JOIN events mine_event ON mine_event.event_nid = mine.event_nid
-                 JOIN rooms r ON r.room_nid = mine.room_nid AND r.encrypted
-                 JOIN memberships m ON m.room_nid = mine.room_nid
+                "SELECT m.room_nid, k.state_key, m.membership FROM memberships m
+                 JOIN rooms r ON r.room_nid = m.room_nid AND r.encrypted
                  JOIN events e ON e.event_nid = m.event_nid
                  JOIN state_keys k ON k.state_key_nid = m.user_nid
-                 WHERE me.state_key = $1
-                   AND (mine.membership = 'join'
-                        OR (mine_event.stream_ordering > $2 AND mine_event.stream_ordering <= $3))
+                 WHERE m.room_nid = ANY($1)
                    AND e.stream_ordering > $2 AND e.stream_ordering <= $3",
-                &[&user_id, &from, &to],
+                &[&rooms, &from, &to],
             )
             .await?;
         Ok(rows

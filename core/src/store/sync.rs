@@ -24,25 +24,34 @@ pub struct MemberCounts {
 
 impl Store {
     /// The rooms among `room_nids` with events after position `after` up
-    /// to `upto`.
+    /// to `upto`, each with whether it is encrypted and its membership
+    /// changed in that range (what device list changes need to know).
     pub async fn rooms_with_events(
         &self,
         room_nids: &[i64],
         after: i64,
         upto: i64,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<(i64, bool)>, StoreError> {
         let rows = self
             .client()
             .await?
             .cached_query(
-                "SELECT r.nid FROM unnest($1::bigint[]) AS r(nid)
+                "SELECT r.nid,
+                        CASE WHEN rm.encrypted THEN EXISTS (
+                            SELECT 1 FROM events e
+                            JOIN event_types t ON t.type_nid = e.type_nid
+                            WHERE e.room_nid = r.nid AND t.event_type = 'm.room.member'
+                              AND e.stream_ordering > $2 AND e.stream_ordering <= $3)
+                        ELSE FALSE END
+                 FROM unnest($1::bigint[]) AS r(nid)
+                 JOIN rooms rm ON rm.room_nid = r.nid
                  WHERE EXISTS (SELECT 1 FROM events
                                WHERE room_nid = r.nid
                                  AND stream_ordering > $2 AND stream_ordering <= $3)",
                 &[&room_nids, &after, &upto],
             )
             .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
     /// The user's account data written after `after` up to `upto`, as

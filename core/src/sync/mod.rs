@@ -10,7 +10,7 @@
 mod rooms;
 mod token;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use hanse_protocol::identifiers::UserId;
@@ -125,15 +125,29 @@ impl Homeserver {
                 .sync_response(session, &request, since, now, memberships)
                 .await?;
             if since.is_none() || !response.is_empty() {
-                return Ok(response.into_json(now));
+                return self.answer(session, response, now).await;
             }
             if tokio::time::timeout_at(deadline, listener.notified())
                 .await
                 .is_err()
             {
-                return Ok(response.into_json(now));
+                return self.answer(session, response, now).await;
             }
         }
+    }
+
+    /// The response sent, with what every answer carries: the device's
+    /// key counts (read only for the round that answers).
+    async fn answer(
+        &self,
+        session: &Session,
+        mut response: Response,
+        now: SyncToken,
+    ) -> Result<Value> {
+        let (counts, unused_fallbacks) = self.device_key_status(session).await?;
+        response.one_time_key_counts = counts;
+        response.unused_fallback_key_types = unused_fallbacks;
+        Ok(response.into_json(now))
     }
 
     /// The positions every stream may be read up to, and the user's
@@ -208,16 +222,40 @@ impl Homeserver {
         response.account_data = global;
         response.presence = self.presence_changes(user, filter, since, now).await?;
         response.to_device = self.to_device_for_sync(session, since, now).await?;
+
+        // Rooms with news, whatever the filter: device list changes do not
+        // depend on it. Each with whether its membership changed and it is
+        // encrypted.
+        let all_joined: Vec<i64> = memberships
+            .iter()
+            .filter(|row| row.membership == "join")
+            .map(|row| row.room_nid)
+            .collect();
+        let with_events: HashMap<i64, bool> = match since {
+            Some(since) => self
+                .store
+                .rooms_with_events(&all_joined, since.events, now.events)
+                .await?
+                .into_iter()
+                .collect(),
+            None => all_joined.iter().map(|&room| (room, false)).collect(),
+        };
         if let Some(since) = since {
+            let mut examined: Vec<i64> = with_events
+                .iter()
+                .filter(|(_, &members_changed)| members_changed)
+                .map(|(&room, _)| room)
+                .collect();
+            examined.extend(
+                memberships
+                    .iter()
+                    .filter(|row| row.event_position > since.events)
+                    .map(|row| row.room_nid),
+            );
             response.device_lists = self
-                .device_list_changes(&session.user_id, since, now)
+                .device_list_changes(&session.user_id, since, now, &examined)
                 .await?;
         }
-        response.one_time_key_counts = self.one_time_key_counts(session).await?;
-        response.unused_fallback_key_types = self
-            .store
-            .unused_fallback_key_types(user, &session.device_id)
-            .await?;
 
         let memberships: Vec<MembershipRow> = memberships
             .into_iter()
@@ -238,15 +276,6 @@ impl Homeserver {
         let mut receipts = self
             .receipt_events(user, filter, &joined, since.map_or(0, |s| s.receipts), now)
             .await?;
-        let with_events: HashSet<i64> = match since {
-            Some(since) => self
-                .store
-                .rooms_with_events(&joined, since.events, now.events)
-                .await?
-                .into_iter()
-                .collect(),
-            None => joined.iter().copied().collect(),
-        };
 
         let push_rules = self.push_rules(&session.user_id).await?;
         let sync = rooms::RoomSync {
@@ -280,7 +309,7 @@ impl Homeserver {
                         }
                     }
                     let account_data = room_account_data.remove(&row.room_id).unwrap_or_default();
-                    let has_events = with_events.contains(&row.room_nid);
+                    let has_events = with_events.contains_key(&row.room_nid);
                     if since.is_some()
                         && !request.full_state
                         && !has_events
