@@ -4,7 +4,10 @@
 mod client;
 pub mod crypto;
 mod error;
+mod path_segment;
+mod rooms;
 
 pub use client::{Client, LoginInfo, Versions};
 pub use error::{Error, MatrixErrorBody};
 pub use reqwest::Method;
+pub use rooms::NewRoom;
