@@ -3,6 +3,7 @@
 
 mod client;
 pub mod crypto;
+pub mod encrypted;
 mod error;
 mod path_segment;
 mod rooms;

@@ -36,6 +36,9 @@ pub use outbound_group::{
 };
 pub use vodozemac::{Curve25519PublicKey, Ed25519PublicKey};
 
+// The store's crash-safe file writes, for the client's own state files.
+pub(crate) use store::{read_record, write_record};
+
 /// The Olm algorithm, for to-device messages.
 pub const OLM_ALGORITHM: &str = "m.olm.v1.curve25519-aes-sha2";
 /// The Megolm algorithm, for room messages.

@@ -362,7 +362,7 @@ fn pickle_error(path: &Path, source: PickleError) -> CryptoError {
 }
 
 /// Reads a JSON record; `None` if the file does not exist.
-fn read_record<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, CryptoError> {
+pub(crate) fn read_record<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, CryptoError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -383,7 +383,7 @@ fn read_record<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, CryptoErro
 
 /// Replaces `path` with `record` atomically: write a temporary file beside
 /// it, sync it, rename it over `path`, sync the directory.
-fn write_record<T: Serialize>(path: &Path, record: &T) -> Result<(), CryptoError> {
+pub(crate) fn write_record<T: Serialize>(path: &Path, record: &T) -> Result<(), CryptoError> {
     let bytes = serde_json::to_vec(record).map_err(|source| CryptoError::Corrupt {
         path: path.to_owned(),
         source,
