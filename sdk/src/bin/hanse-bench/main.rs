@@ -2,7 +2,10 @@
 //! client-server API, printing one JSON line per scenario (throughput and
 //! latency percentiles). It speaks only HTTP, so the same run can measure
 //! Hanse and a reference server (see deploy/bench/compare-synapse.sh).
+//! The `megolm` scenario alone needs no server: it measures hanse-sdk's
+//! end-to-end encryption.
 
+mod megolm;
 mod sync;
 
 use std::time::{Duration, Instant};
@@ -118,6 +121,19 @@ enum Scenario {
         #[arg(long)]
         server_pid: u32,
     },
+    /// No server: hanse-sdk encrypts room messages with Megolm, then
+    /// decrypts them as another device.
+    Megolm {
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Length of each message's text.
+        #[arg(long, default_value_t = 256)]
+        body_bytes: usize,
+        /// Keep both devices' state in store directories, as clients do:
+        /// every message then also writes the session to disk.
+        #[arg(long)]
+        persistent: bool,
+    },
 }
 
 /// Latencies of one scenario, and how long it took in all.
@@ -206,6 +222,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             clients,
             server_pid,
         } => bench.idle_clients(clients, server_pid).await,
+        Scenario::Megolm {
+            messages,
+            body_bytes,
+            persistent,
+        } => megolm::megolm(messages, body_bytes, persistent),
     }
 }
 
