@@ -557,6 +557,27 @@ fn a_backup_restores_room_keys_on_a_new_device() {
 }
 
 #[test]
+fn a_disabled_backup_gets_no_keys_even_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let pickle_key = [7; 32];
+    let mut alice = CryptoMachine::open(dir.path(), pickle_key, ALICE, "A1").unwrap();
+    // A room key of her own, to back up.
+    alice
+        .share_room_key(ROOM, &[], &EncryptionSettings::default())
+        .unwrap();
+    let (key, auth_data) = alice.create_backup().unwrap();
+    alice.enable_backup("1", &auth_data, Some(&key)).unwrap();
+    assert!(alice.room_keys_for_backup(usize::MAX).unwrap().is_some());
+
+    // The server says the backup is gone.
+    alice.disable_backup().unwrap();
+    assert!(alice.room_keys_for_backup(usize::MAX).unwrap().is_none());
+    drop(alice);
+    let alice = CryptoMachine::open(dir.path(), pickle_key, ALICE, "A1").unwrap();
+    assert!(alice.room_keys_for_backup(usize::MAX).unwrap().is_none());
+}
+
+#[test]
 fn the_store_survives_closing_and_reopening() {
     let alice_dir = tempfile::tempdir().unwrap();
     let bob_dir = tempfile::tempdir().unwrap();

@@ -652,6 +652,14 @@ impl CryptoMachine {
         Ok(())
     }
 
+    /// Stops backing room keys up, until [`enable_backup`](Self::enable_backup)
+    /// names a backup again. For when the server says the active backup is
+    /// gone or replaced: keys may only go to a backup this device trusts.
+    pub fn disable_backup(&mut self) -> Result<(), CryptoError> {
+        self.backup = None;
+        self.persist(Store::remove_backup)
+    }
+
     /// Up to `max_sessions` room keys not yet in the active backup,
     /// encrypted for it; `None` when there is no active backup or nothing
     /// to add. After the upload succeeded, call

@@ -320,14 +320,7 @@ impl Store {
     }
 
     pub(crate) fn remove_outbound(&self, room_id: &str) -> Result<(), CryptoError> {
-        let path = self.object_path(OUTBOUND_DIR, &[room_id]);
-        match fs::remove_file(&path) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(CryptoError::Io {
-                path,
-                source: error,
-            }),
-            _ => Ok(()),
-        }
+        remove_record(&self.object_path(OUTBOUND_DIR, &[room_id]))
     }
 
     pub(crate) fn save_devices<'a>(
@@ -351,6 +344,10 @@ impl Store {
 
     pub(crate) fn save_backup(&self, backup: &ActiveBackup) -> Result<(), CryptoError> {
         write_record(&self.dir.join(BACKUP_FILE), backup)
+    }
+
+    pub(crate) fn remove_backup(&self) -> Result<(), CryptoError> {
+        remove_record(&self.dir.join(BACKUP_FILE))
     }
 }
 
@@ -379,6 +376,17 @@ pub(crate) fn read_record<T: DeserializeOwned>(path: &Path) -> Result<Option<T>,
             path: path.to_owned(),
             source,
         })
+}
+
+/// Removes the record at `path`, if there is one.
+fn remove_record(path: &Path) -> Result<(), CryptoError> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(CryptoError::Io {
+            path: path.to_owned(),
+            source: error,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Replaces `path` with `record` atomically: write a temporary file beside
