@@ -82,7 +82,18 @@ impl EncryptedClient {
                 "/_matrix/client/v3/room_keys/keys?version={}",
                 path_segment::encode(&request.version)
             );
-            let _: Value = self.client.put(&path, &request.body).await?;
+            let sent: Result<Value, _> = self.client.put(&path, &request.body).await;
+            if let Err(error) = sent {
+                return Err(match error.errcode() {
+                    Some("M_WRONG_ROOM_KEYS_VERSION" | "M_NOT_FOUND") => {
+                        self.machine.disable_backup()?;
+                        EncryptedClientError::BackupGone {
+                            version: request.version,
+                        }
+                    }
+                    _ => error.into(),
+                });
+            }
             self.machine.mark_backed_up(&request)?;
             uploaded += request.session_count();
         }
@@ -96,10 +107,16 @@ impl EncryptedClient {
         &mut self,
         key: &BackupDecryptionKey,
     ) -> Result<RestoredKeys, EncryptedClientError> {
-        let current: BackupVersion = self
+        let current: BackupVersion = match self
             .client
             .get("/_matrix/client/v3/room_keys/version")
-            .await?;
+            .await
+        {
+            Err(error) if error.errcode() == Some("M_NOT_FOUND") => {
+                return Err(EncryptedClientError::NoBackup)
+            }
+            answer => answer?,
+        };
         if current.algorithm != BACKUP_ALGORITHM {
             return Err(CryptoError::UnsupportedAlgorithm(current.algorithm).into());
         }

@@ -20,6 +20,17 @@ pub enum EncryptedClientError {
     /// so nothing is sent.
     #[error("{room_id} is encrypted with {algorithm:?}, which this client does not support")]
     UnsupportedRoomEncryption { room_id: String, algorithm: String },
+    /// The server holds no key backup to restore from.
+    #[error("there is no key backup on the server")]
+    NoBackup,
+    /// The backup this device wrote to was deleted, or replaced by another
+    /// device. Keys may only go to a backup this device trusts, so it
+    /// stopped backing up until a backup is restored or created again.
+    #[error(
+        "key backup version {version} was deleted or replaced on the server; \
+         this device stopped backing up until a backup is restored or created"
+    )]
+    BackupGone { version: String },
     /// An answer of the server lacks something the spec says it has.
     #[error("the server's answer to {request} has no {field}")]
     Incomplete {
