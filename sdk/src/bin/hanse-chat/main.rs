@@ -38,7 +38,7 @@ struct Cli {
 enum Command {
     /// Logs in as a new device and publishes its encryption keys.
     Login {
-        /// The homeserver's client API, e.g. https://matrix.example.org.
+        /// The homeserver's client API, e.g. `https://matrix.example.org`.
         #[arg(long)]
         url: String,
         /// User name or full user ID.
