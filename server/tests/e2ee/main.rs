@@ -1,16 +1,24 @@
 //! End-to-end encryption, the server's part: keys, device lists and
 //! to-device messages, with real keys made by hanse-sdk's vodozemac
-//! engine.
+//! engine; key backups, cross-signing and dehydrated devices in their own
+//! modules.
 
+#[path = "../common/mod.rs"]
 mod common;
+
+mod backup;
+mod cross_signing;
+mod dehydrated_devices;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::future::join_all;
+use hanse_protocol::canonical_json::{object_from_json, CanonicalJsonValue};
 use hanse_sdk::crypto::{CryptoMachine, EncryptionSettings};
 use hanse_sdk::{Client, LoginInfo, Method};
 use hanse_server::testing::TestServer;
 use serde_json::{json, Value};
+use vodozemac::Ed25519SecretKey;
 
 use common::{create_room, join, outcome, user, PASSWORD};
 
@@ -106,6 +114,21 @@ async fn sync(client: &Client, since: Option<&str>, timeout_ms: u64) -> Value {
 
 fn next_batch(sync: &Value) -> String {
     sync["next_batch"].as_str().unwrap().to_owned()
+}
+
+/// The canonical JSON a signature of `value` covers.
+fn signable(value: &Value) -> String {
+    let mut signed = value.clone();
+    let object = signed.as_object_mut().unwrap();
+    object.remove("signatures");
+    object.remove("unsigned");
+    CanonicalJsonValue::Object(object_from_json(signed).unwrap()).to_canonical_string()
+}
+
+/// Signs a JSON object as `user` with `key`, named `ed25519:<key_name>`.
+fn sign(value: &mut Value, user: &str, key: &Ed25519SecretKey, key_name: &str) {
+    let signature = key.sign(signable(value).as_bytes()).to_base64();
+    value["signatures"][user][format!("ed25519:{key_name}")] = json!(signature);
 }
 
 fn names(list: &Value) -> BTreeSet<String> {
