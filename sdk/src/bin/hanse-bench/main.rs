@@ -3,6 +3,7 @@
 //! latency percentiles). It speaks only HTTP, so the same run can measure
 //! Hanse and a reference server (see deploy/bench/compare-synapse.sh).
 
+mod keys;
 mod sync;
 
 use std::time::{Duration, Instant};
@@ -118,6 +119,22 @@ enum Scenario {
         #[arg(long)]
         server_pid: u32,
     },
+    /// Devices publish one-time keys; concurrent claimers take every one
+    /// (each must come back once).
+    KeysClaim {
+        #[arg(long, default_value_t = 20)]
+        devices: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// One user sends to-device messages to another's device, which syncs
+    /// them in.
+    ToDevice {
+        #[arg(long, default_value_t = 5000)]
+        messages: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
 }
 
 /// Latencies of one scenario, and how long it took in all.
@@ -206,6 +223,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             clients,
             server_pid,
         } => bench.idle_clients(clients, server_pid).await,
+        Scenario::KeysClaim {
+            devices,
+            concurrency,
+        } => bench.keys_claim(devices, concurrency).await,
+        Scenario::ToDevice {
+            messages,
+            concurrency,
+        } => bench.to_device(messages, concurrency).await,
     }
 }
 
