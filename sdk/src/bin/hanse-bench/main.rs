@@ -5,6 +5,7 @@
 //! The `megolm` scenario alone needs no server: it measures hanse-sdk's
 //! end-to-end encryption.
 
+mod keys;
 mod megolm;
 mod sync;
 
@@ -121,6 +122,22 @@ enum Scenario {
         #[arg(long)]
         server_pid: u32,
     },
+    /// Devices publish one-time keys; concurrent claimers take every one
+    /// (each must come back once).
+    KeysClaim {
+        #[arg(long, default_value_t = 20)]
+        devices: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// One user sends to-device messages to another's device, which syncs
+    /// them in.
+    ToDevice {
+        #[arg(long, default_value_t = 5000)]
+        messages: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// No server: hanse-sdk encrypts room messages with Megolm, then
     /// decrypts them as another device.
     Megolm {
@@ -222,6 +239,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             clients,
             server_pid,
         } => bench.idle_clients(clients, server_pid).await,
+        Scenario::KeysClaim {
+            devices,
+            concurrency,
+        } => bench.keys_claim(devices, concurrency).await,
+        Scenario::ToDevice {
+            messages,
+            concurrency,
+        } => bench.to_device(messages, concurrency).await,
         Scenario::Megolm {
             messages,
             body_bytes,
