@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use hanse_core::Homeserver;
 use hanse_http::{Json, MatrixError};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::auth::Authenticated;
 
@@ -31,8 +31,11 @@ pub async fn delete(
     Ok(HttpResponse::Ok().json(homeserver.delete_dehydrated_device(&session).await?))
 }
 
-/// The MSC's GET names the position `from`; Synapse's and the Rust SDK's
-/// POST send it as `next_batch` in the body.
+/// The two forms of reading a dehydrated device's messages. The MSC's
+/// GET takes the position as `from` and leaves `next_batch` out once
+/// everything has been read. The older POST, which Synapse and the SDKs
+/// (matrix-js-sdk, the Rust SDK) use, takes it as `next_batch` in the
+/// body and always answers one: its clients stop at an empty batch.
 #[derive(Debug, Deserialize)]
 pub struct FromParam {
     from: Option<String>,
@@ -49,9 +52,13 @@ pub async fn events_get(
     device_id: web::Path<String>,
     params: web::Query<FromParam>,
 ) -> Result<HttpResponse, MatrixError> {
-    let answer = homeserver
+    let batch = homeserver
         .dehydrated_device_events(&session, &device_id, params.from.as_deref())
         .await?;
+    let mut answer = json!({ "events": batch.events });
+    if !batch.complete {
+        answer["next_batch"] = json!(batch.next_batch);
+    }
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -61,8 +68,8 @@ pub async fn events_post(
     device_id: web::Path<String>,
     Json(body): Json<NextBatchBody>,
 ) -> Result<HttpResponse, MatrixError> {
-    let answer = homeserver
+    let batch = homeserver
         .dehydrated_device_events(&session, &device_id, body.next_batch.as_deref())
         .await?;
-    Ok(HttpResponse::Ok().json(answer))
+    Ok(HttpResponse::Ok().json(json!({ "events": batch.events, "next_batch": batch.next_batch })))
 }

@@ -23,6 +23,17 @@ const MAX_DEVICE_DATA_BYTES: usize = 65_536;
 /// Longest display name.
 const MAX_DISPLAY_NAME_BYTES: usize = 256;
 
+/// A batch of a dehydrated device's messages.
+#[derive(Debug)]
+pub struct DehydratedEvents {
+    pub events: Vec<Value>,
+    /// Where the next batch starts.
+    pub next_batch: String,
+    /// Whether every message that has arrived so far is in this batch or
+    /// an earlier one.
+    pub complete: bool,
+}
+
 fn none_dehydrated() -> Error {
     Error::NotFound("you have no dehydrated device".into())
 }
@@ -158,14 +169,13 @@ impl Homeserver {
 
     /// The to-device messages of the dehydrated device after `from` (a
     /// `next_batch` of an earlier call). Unlike /sync, reading deletes
-    /// nothing: a rehydration that fails can start again. `next_batch`
-    /// is left out once everything arrived so far has been returned.
+    /// nothing: a rehydration that fails can start again.
     pub async fn dehydrated_device_events(
         &self,
         session: &Session,
         device_id: &str,
         from: Option<&str>,
-    ) -> Result<Value> {
+    ) -> Result<DehydratedEvents> {
         let user = session.user_id.as_str();
         match self.store.dehydrated_device(user).await? {
             Some((dehydrated, _)) if dehydrated == device_id => {}
@@ -192,13 +202,10 @@ impl Homeserver {
             .iter()
             .map(to_device_event)
             .collect::<Result<Vec<_>>>()?;
-        let mut answer = json!({ "events": events });
-        if let Some(last) = rows
-            .last()
-            .filter(|_| rows.len() as i64 == EVENTS_PER_BATCH)
-        {
-            answer["next_batch"] = json!(last.position.to_string());
-        }
-        Ok(answer)
+        Ok(DehydratedEvents {
+            events,
+            next_batch: rows.last().map_or(after, |last| last.position).to_string(),
+            complete: (rows.len() as i64) < EVENTS_PER_BATCH,
+        })
     }
 }

@@ -17,6 +17,7 @@ mod to_device;
 
 pub use backup::BackupPath;
 pub use cross_signing::CrossSigningUpload;
+pub use dehydrated_devices::DehydratedEvents;
 pub use device_lists::DeviceListChanges;
 pub use keys::{KeysClaim, KeysQuery};
 pub use to_device::Acknowledged;

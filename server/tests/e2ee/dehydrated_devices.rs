@@ -182,7 +182,32 @@ async fn a_dehydrated_device_collects_messages_until_it_is_replaced() {
         let rest_events = rest["events"].as_array().unwrap();
         assert_eq!(rest_events.len(), 50);
         assert_eq!(rest_events[49]["content"]["n"], 149);
+        // The GET form says "no more" by leaving next_batch out...
         assert!(rest.get("next_batch").is_none(), "{rest}");
+        // ...the POST form (Synapse's, which the SDKs use) by an empty
+        // batch: it always answers a next_batch.
+        let (_, rest) = client
+            .send_raw(
+                Method::POST,
+                &events(&device_id),
+                &json!({ "next_batch": next }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(rest["events"].as_array().unwrap().len(), 50);
+        let last = rest["next_batch"]
+            .as_str()
+            .expect("POST always answers next_batch");
+        let (_, after) = client
+            .send_raw(
+                Method::POST,
+                &events(&device_id),
+                &json!({ "next_batch": last }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(after["events"], json!([]));
+        assert_eq!(after["next_batch"].as_str(), Some(last));
     }
     assert_eq!(
         outcome(client, Method::POST, &events("SOMEOTHER"), json!({})).await,
