@@ -21,160 +21,21 @@
 
 import assert from "node:assert/strict";
 
-import { LoggerLevel, Tracing } from "@matrix-org/matrix-sdk-crypto-wasm";
 import * as sdk from "matrix-js-sdk";
 
+import { baseUrlFromArgs, ok, passed, register, run, sdkVersion, until } from "./common.mjs";
 import {
-    LOG_LEVEL,
-    baseUrlFromArgs,
-    login,
-    ok,
-    passed,
-    register,
-    run,
-    sdkVersion,
-    startSyncing,
-    until,
-    waitFor,
-} from "./common.mjs";
+    MEGOLM,
+    assertDecryptedText,
+    assertOlmFrom,
+    checkKeyRequests,
+    cryptoDevice,
+    decryptedAt,
+    exchanges,
+    exchangesOf,
+} from "./e2ee-common.mjs";
 
 const baseUrl = baseUrlFromArgs("node e2ee.mjs <client_url>");
-const MEGOLM = "m.megolm.v1.aes-sha2";
-
-/** Every HTTP exchange of every client, in order. */
-const exchanges = [];
-
-/**
- * A fetch for the client called `label` that records each exchange: method,
- * path, status, errcode of refusals, and for /sync the device list changes
- * and to-device events the server delivered.
- */
-function recordingFetch(label) {
-    return async (input, init = {}) => {
-        const request = input instanceof Request ? input : null;
-        const url = new URL(request ? request.url : String(input));
-        const method = init.method ?? request?.method ?? "GET";
-        const response = await fetch(input, init);
-        const exchange = { label, method, path: decodeURIComponent(url.pathname), status: response.status };
-        exchanges.push(exchange);
-        if (exchange.path.includes("/sendToDevice/")) {
-            // Who the to-device messages went to: {user: [device, ...]}.
-            const messages = JSON.parse(init.body).messages;
-            exchange.recipients = Object.fromEntries(
-                Object.entries(messages).map(([user, devices]) => [user, Object.keys(devices)]),
-            );
-        }
-        if (!response.ok) {
-            exchange.errcode = await response
-                .clone()
-                .json()
-                .then((body) => body.errcode, () => undefined);
-        } else if (exchange.path.endsWith("/sync")) {
-            const body = await response.clone().json();
-            exchange.deviceListsChanged = body.device_lists?.changed ?? [];
-            exchange.deviceListsLeft = body.device_lists?.left ?? [];
-            exchange.oneTimeKeys = body.device_one_time_keys_count?.signed_curve25519;
-            exchange.fallbackKeys = body.device_unused_fallback_key_types;
-            exchange.toDevice = (body.to_device?.events ?? []).map((event) => ({
-                type: event.type,
-                sender: event.sender,
-                algorithm: event.content?.algorithm,
-            }));
-        }
-        return response;
-    };
-}
-
-/**
- * The Rust crypto's own log goes straight to the console, and
- * initRustCrypto turns it on at level debug each time (new
- * Tracing(Debug).turnOn()). Turning it on here applies the SDK's level
- * instead, or turns it off when that is silent.
- */
-function rustCryptoLogAtSdkLevel() {
-    const levels = { trace: "Trace", debug: "Debug", info: "Info", warn: "Warn", error: "Error" };
-    const level = LoggerLevel[levels[LOG_LEVEL]];
-    const turnOn = Tracing.prototype.turnOn;
-    Tracing.prototype.turnOn = function () {
-        if (level === undefined) return this.turnOff();
-        this.minLevel = level;
-        return turnOn.call(this);
-    };
-}
-rustCryptoLogAtSdkLevel();
-
-/** The exchanges of `label` whose path ends with `suffix`. */
-function exchangesOf(label, suffix) {
-    return exchanges.filter((exchange) => exchange.label === label && exchange.path.endsWith(suffix));
-}
-
-/**
- * Logs `username` in on a new device called `label`, starts the SDK's
- * Rust crypto on it (in memory) and its /sync loop; waits until the
- * server serves the device's identity keys back through /keys/query.
- */
-async function cryptoDevice(username, label) {
-    const client = await login(baseUrl, username, {
-        deviceName: label,
-        clientOpts: { fetchFn: recordingFetch(label) },
-    });
-    await client.initRustCrypto({ useIndexedDB: false });
-    const crypto = client.getCrypto();
-    assert.ok(crypto, `${label}: getCrypto() after initRustCrypto`);
-    const keys = await crypto.getOwnDeviceKeys();
-
-    // Every decryption failure this device ever sees, by event ID.
-    const failures = new Map();
-    client.on(sdk.MatrixEventEvent.Decrypted, (event) => {
-        if (event.isDecryptionFailure()) failures.set(event.getId(), event.decryptionFailureReason);
-    });
-
-    await startSyncing(client, { initialSyncLimit: 20 });
-    const userId = client.getUserId();
-    const deviceId = client.getDeviceId();
-    let served;
-    await until(async () => {
-        const answer = await client.http.authedRequest(sdk.Method.Post, "/keys/query", undefined, {
-            device_keys: { [userId]: [deviceId] },
-        });
-        served = answer.device_keys?.[userId]?.[deviceId];
-        return served !== undefined;
-    }, `${label}'s device keys to be served by /keys/query`);
-    assert.equal(served.user_id, userId);
-    assert.equal(served.device_id, deviceId);
-    assert.deepEqual(served.keys, {
-        [`ed25519:${deviceId}`]: keys.ed25519,
-        [`curve25519:${deviceId}`]: keys.curve25519,
-    });
-    assert.ok(served.algorithms.includes(MEGOLM), `${label} offers ${MEGOLM}: ${served.algorithms}`);
-    assert.ok(served.signatures?.[userId]?.[`ed25519:${deviceId}`], `${label}'s keys are self-signed`);
-    assert.equal(served.unsigned?.device_display_name, label, "the display name rides in unsigned");
-    ok(
-        `${label} (${userId}, device ${deviceId}) starts the Rust crypto and syncs; ` +
-            "/keys/query serves back its uploaded ed25519 and curve25519 keys",
-    );
-    // The IDs of the events it decrypted in exchange().
-    const decrypted = [];
-    return { client, crypto, label, userId, deviceId, keys, failures, decrypted };
-}
-
-/** Resolves with `device`'s copy of the event in `roomId` that decrypts to `body`. */
-function decryptedAt(device, roomId, body) {
-    return waitFor(
-        device.client,
-        sdk.MatrixEventEvent.Decrypted,
-        (event) => event.getRoomId() === roomId && event.getClearContent()?.body === body,
-        `${device.label} to decrypt "${body}"`,
-    ).then(
-        ([event]) => event,
-        (err) => {
-            const failed = [...device.failures].map(([id, reason]) => `${id}: ${reason}`);
-            err.message += `; decryption failures at ${device.label}: ${failed.join(", ") || "none"}`;
-            throw err;
-        },
-    );
-}
-
 /**
  * `sender` sends `body` into the encrypted room; every one of `receivers`
  * decrypts it; what the server stored and serves is ciphertext. Returns
@@ -187,13 +48,7 @@ async function exchange(roomId, sender, receivers, body) {
     for (const [i, event] of events.entries()) {
         const who = receivers[i].label;
         assert.equal(event.getId(), eventId, `${who}: the event decrypted is the one sent`);
-        assert.ok(event.isEncrypted(), `${who}: isEncrypted()`);
-        assert.equal(event.getWireType(), "m.room.encrypted", `${who}: arrived as m.room.encrypted`);
-        assert.equal(event.getType(), "m.room.message", `${who}: decrypts to m.room.message`);
-        assert.ok(!event.isDecryptionFailure(), `${who}: no decryption failure`);
-        assert.deepEqual(event.getClearContent(), { msgtype: "m.text", body }, `${who}: the clear content`);
-        assert.equal(event.getWireContent().algorithm, MEGOLM);
-        assert.equal(event.getSender(), sender.userId);
+        assertDecryptedText(event, who, sender.userId, body);
         assert.equal(event.getSenderKey(), sender.keys.curve25519, `${who}: Megolm session from ${sender.label}'s key`);
         receivers[i].decrypted.push(eventId);
     }
@@ -238,27 +93,12 @@ function assertDeviceListChange(device, userId, since) {
     );
 }
 
-/** Asserts `device` received, through /sync, an Olm-encrypted to-device message from `userId`. */
-function assertOlmFrom(device, userId) {
-    const received = exchangesOf(device.label, "/sync").flatMap((sync) => sync.toDevice ?? []);
-    assert.ok(
-        received.some(
-            (event) =>
-                event.type === "m.room.encrypted" &&
-                event.sender === userId &&
-                event.algorithm === "m.olm.v1.curve25519-aes-sha2",
-        ),
-        `${device.label} got an Olm-encrypted to-device message from ${userId}; to-device received: ` +
-            JSON.stringify(received),
-    );
-}
-
 async function main() {
     console.log(`matrix-js-sdk ${sdkVersion} (Rust crypto) on Node ${process.version} against ${baseUrl}`);
 
     for (const name of ["alice", "bob", "carol"]) await register(baseUrl, name);
-    const alice = await cryptoDevice("alice", "alice-laptop");
-    const bob = await cryptoDevice("bob", "bob-phone");
+    const alice = await cryptoDevice(baseUrl, "alice", "alice-laptop");
+    const bob = await cryptoDevice(baseUrl, "bob", "bob-phone");
 
     // An encrypted private room; bob is invited, sees the invite, joins.
     const { room_id: roomId } = await alice.client.createRoom({
@@ -289,7 +129,7 @@ async function main() {
     // alice's second device: the others learn it through device_lists and
     // share their sessions with it; it decrypts what is sent from now on.
     let mark = exchanges.length;
-    const alice2 = await cryptoDevice("alice", "alice-phone");
+    const alice2 = await cryptoDevice(baseUrl, "alice", "alice-phone");
     await knowsDevice(bob, alice2);
     assertDeviceListChange(bob, alice.userId, mark);
     await knowsDevice(alice, alice2);
@@ -300,7 +140,7 @@ async function main() {
     await exchange(roomId, alice, [bob, alice2], "alice from her laptop again");
 
     // carol joins later: a new member's devices get the sessions.
-    const carol = await cryptoDevice("carol", "carol-desktop");
+    const carol = await cryptoDevice(baseUrl, "carol", "carol-desktop");
     await alice.client.invite(roomId, carol.userId);
     await until(() => carol.client.getRoom(roomId)?.getMyMembership() === sdk.KnownMembership.Invite, "carol's invite");
     mark = exchanges.length;
@@ -371,27 +211,8 @@ async function main() {
             `(${older}; no key backup or key sharing between devices here)`,
     );
 
-    // What went over the wire: the key endpoints answered every request,
-    // and what else the server refused, for the record.
-    const keyEndpoints = ["/keys/upload", "/keys/query", "/keys/claim", "/sendToDevice/m.room.encrypted/"];
-    for (const endpoint of keyEndpoints) {
-        const matching = exchanges.filter((exchange) => exchange.path.includes(endpoint));
-        assert.ok(matching.length > 0, `the clients used ${endpoint}`);
-        const failed = matching.filter((exchange) => exchange.status >= 300);
-        assert.deepEqual(failed, [], `every ${endpoint} succeeded`);
-    }
-    const syncFailures = exchanges.filter((exchange) => exchange.path.endsWith("/sync") && exchange.status >= 300);
-    assert.deepEqual(syncFailures, [], "every /sync succeeded");
-    const count = (endpoint) => exchanges.filter((exchange) => exchange.path.includes(endpoint)).length;
-    ok(
-        `every key request succeeded: ${keyEndpoints.map((endpoint) => `${endpoint} ${count(endpoint)}x`).join(", ")}`,
-    );
-    const refusals = new Map();
-    for (const exchange of exchanges.filter((exchange) => exchange.status >= 300)) {
-        const key = `${exchange.method} ${exchange.path} -> ${exchange.status} ${exchange.errcode ?? ""}`;
-        refusals.set(key, (refusals.get(key) ?? 0) + 1);
-    }
-    for (const [key, times] of refusals) console.log(`note: refused ${times}x: ${key}`);
+    // What went over the wire: the key endpoints answered every request.
+    checkKeyRequests();
 
     // The key counts /sync reported to each device. Each device's
     // one-time keys were claimed at least once, by the first device that
