@@ -1,9 +1,11 @@
 //! End-to-end encryption keys: /keys/upload, /keys/query, /keys/claim,
-//! /keys/changes, and PUT /sendToDevice.
+//! /keys/changes, cross-signing (/keys/device_signing/upload,
+//! /keys/signatures/upload) and PUT /sendToDevice.
 
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
+use hanse_core::accounts::uia::{self, AuthData, UiaAction};
 use hanse_core::e2ee::{KeysClaim, KeysQuery};
 use hanse_core::sync::SyncToken;
 use hanse_core::Homeserver;
@@ -12,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::auth::Authenticated;
+use crate::uia::authorised;
 
 pub async fn upload(
     homeserver: web::Data<Homeserver>,
@@ -88,4 +91,56 @@ pub async fn send_to_device(
         .send_to_device(&session, &event_type, &txn_id, &body.messages)
         .await?;
     Ok(HttpResponse::Ok().json(json!({})))
+}
+
+/// POST /keys/device_signing/upload. Publishing the first keys, or the
+/// same keys again (a retry), needs no user-interactive authentication;
+/// replacing keys does.
+pub async fn upload_signing_keys(
+    homeserver: web::Data<Homeserver>,
+    Authenticated(session): Authenticated,
+    Json(mut body): Json<Map<String, Value>>,
+) -> Result<HttpResponse, MatrixError> {
+    let auth: Option<AuthData> = match body.remove("auth") {
+        None | Some(Value::Null) => None,
+        Some(auth) => Some(
+            serde_json::from_value(auth)
+                .map_err(|e| MatrixError::bad_json(format!("auth: {e}")))?,
+        ),
+    };
+    let upload = homeserver
+        .check_cross_signing_upload(&session, &body)
+        .await?;
+    let approval = if upload.replaces_keys {
+        let outcome = homeserver
+            .user_interactive_auth(
+                UiaAction::SigningKeys,
+                Some(&session.user_id),
+                vec![vec![uia::PASSWORD]],
+                auth,
+            )
+            .await?;
+        match authorised(outcome) {
+            Ok(authorised) => Some(authorised),
+            Err(challenge) => return Ok(*challenge),
+        }
+    } else {
+        None
+    };
+    homeserver
+        .publish_cross_signing_keys(&session, upload)
+        .await?;
+    if let Some(authorised) = approval {
+        homeserver.finish_uia(&authorised).await?;
+    }
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+/// POST /keys/signatures/upload.
+pub async fn upload_signatures(
+    homeserver: web::Data<Homeserver>,
+    Authenticated(session): Authenticated,
+    Json(body): Json<Map<String, Value>>,
+) -> Result<HttpResponse, MatrixError> {
+    Ok(HttpResponse::Ok().json(homeserver.upload_key_signatures(&session, &body).await?))
 }

@@ -5,9 +5,11 @@ mod account;
 mod account_data;
 mod auth;
 mod capabilities;
+mod dehydrated_devices;
 mod devices;
 mod discovery;
 mod filters;
+mod key_backup;
 mod keys;
 mod media;
 mod presence;
@@ -31,6 +33,8 @@ pub use media::UPLOAD_PATH_PREFIX;
 const V3: &str = "/_matrix/client/v3";
 const V1: &str = "/_matrix/client/v1";
 const MEDIA_V3: &str = "/_matrix/media/v3";
+/// Dehydrated devices, not yet in the spec (MSC3814).
+const MSC3814: &str = "/_matrix/client/unstable/org.matrix.msc3814.v1";
 
 /// Registers every client-server endpoint.
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -109,15 +113,53 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(get().to(push_rules::get_actions))
                 .route(put().to(push_rules::set_actions)),
         )
-        // Server side search
         .service(v3("/keys/upload").route(post().to(keys::upload)))
         .service(v3("/keys/query").route(post().to(keys::query)))
         .service(v3("/keys/claim").route(post().to(keys::claim)))
         .service(v3("/keys/changes").route(get().to(keys::changes)))
+        .service(v3("/keys/device_signing/upload").route(post().to(keys::upload_signing_keys)))
+        .service(v3("/keys/signatures/upload").route(post().to(keys::upload_signatures)))
         .service(v3("/sendToDevice/{eventType}/{txnId}").route(put().to(keys::send_to_device)))
+        .service(
+            endpoint(&format!("{MSC3814}/dehydrated_device"))
+                .route(put().to(dehydrated_devices::put))
+                .route(get().to(dehydrated_devices::get))
+                .route(delete().to(dehydrated_devices::delete)),
+        )
+        .service(
+            endpoint(&format!("{MSC3814}/dehydrated_device/{{deviceId}}/events"))
+                .route(get().to(dehydrated_devices::events_get))
+                .route(post().to(dehydrated_devices::events_post)),
+        )
+        // Server-side key backups
+        .service(
+            v3("/room_keys/version")
+                .route(post().to(key_backup::create_version))
+                .route(get().to(key_backup::current_version)),
+        )
+        .service(
+            v3("/room_keys/version/{version}")
+                .route(get().to(key_backup::get_version))
+                .route(put().to(key_backup::update_version))
+                .route(delete().to(key_backup::delete_version)),
+        );
+    for keys in [
+        "/room_keys/keys",
+        "/room_keys/keys/{roomId}",
+        "/room_keys/keys/{roomId}/{sessionId}",
+    ] {
+        config.service(
+            v3(keys)
+                .route(put().to(key_backup::put_keys))
+                .route(get().to(key_backup::get_keys))
+                .route(delete().to(key_backup::delete_keys)),
+        );
+    }
+    config
         .service(v3("/pushers").route(get().to(pushers::list)))
         .service(v3("/pushers/set").route(post().to(pushers::set)))
         .service(v3("/notifications").route(get().to(pushers::notifications)))
+        // Server side search
         .service(v3("/search").route(post().to(search::search)))
         // Presence
         .service(

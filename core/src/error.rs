@@ -70,6 +70,13 @@ pub enum Error {
     /// Too many requests of a kind; try again after the given time.
     #[error("too many requests: try again in {retry_after_ms} ms")]
     LimitExceeded { retry_after_ms: u64 },
+    /// Keys can be written to the current backup version only (403
+    /// M_WRONG_ROOM_KEYS_VERSION, naming it).
+    #[error("keys can only be written to the current backup version, {current_version}")]
+    WrongRoomKeysVersion { current_version: String },
+    /// A signature does not verify (400 M_INVALID_SIGNATURE).
+    #[error("{0}")]
+    InvalidSignature(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A bug or an unexpected failure; details go to the log only.

@@ -17,6 +17,7 @@ pub enum ErrorCode {
     Forbidden,
     GuestAccessForbidden,
     InvalidParam,
+    InvalidSignature,
     InvalidUsername,
     InviteBlocked,
     KeyTooLarge,
@@ -36,6 +37,7 @@ pub enum ErrorCode {
     UnsupportedRoomVersion,
     UserDeactivated,
     UserInUse,
+    WrongRoomKeysVersion,
 }
 
 impl ErrorCode {
@@ -47,6 +49,7 @@ impl ErrorCode {
             Self::Forbidden => "M_FORBIDDEN",
             Self::GuestAccessForbidden => "M_GUEST_ACCESS_FORBIDDEN",
             Self::InvalidParam => "M_INVALID_PARAM",
+            Self::InvalidSignature => "M_INVALID_SIGNATURE",
             Self::InvalidUsername => "M_INVALID_USERNAME",
             Self::InviteBlocked => "M_INVITE_BLOCKED",
             Self::KeyTooLarge => "M_KEY_TOO_LARGE",
@@ -66,6 +69,7 @@ impl ErrorCode {
             Self::UnsupportedRoomVersion => "M_UNSUPPORTED_ROOM_VERSION",
             Self::UserDeactivated => "M_USER_DEACTIVATED",
             Self::UserInUse => "M_USER_IN_USE",
+            Self::WrongRoomKeysVersion => "M_WRONG_ROOM_KEYS_VERSION",
         }
     }
 }
@@ -182,6 +186,10 @@ impl From<hanse_core::Error> for MatrixError {
             E::ServerManaged(_) => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadJson),
             E::InviteBlocked(_) => (StatusCode::FORBIDDEN, ErrorCode::InviteBlocked),
             E::LimitExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::LimitExceeded),
+            E::WrongRoomKeysVersion { .. } => {
+                (StatusCode::FORBIDDEN, ErrorCode::WrongRoomKeysVersion)
+            }
+            E::InvalidSignature(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidSignature),
             E::Store(_) | E::Internal(_) => {
                 tracing::error!(%error, "request failed");
                 return Self::internal();
@@ -198,6 +206,11 @@ impl From<hanse_core::Error> for MatrixError {
                 matrix
                     .extra
                     .insert("retry_after_ms".into(), retry_after_ms.into());
+            }
+            E::WrongRoomKeysVersion { current_version } => {
+                matrix
+                    .extra
+                    .insert("current_version".into(), current_version.into());
             }
             _ => {}
         }

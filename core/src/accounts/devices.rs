@@ -44,7 +44,7 @@ impl Homeserver {
     /// deleting is idempotent.
     pub async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> Result<()> {
         let user = user_id.as_str();
-        self.device_list_write(user, async {
+        self.device_list_write(&[user], async {
             Ok(((), self.store.delete_devices(user, device_ids).await?))
         })
         .await
@@ -57,7 +57,7 @@ impl Homeserver {
         keep: Option<&str>,
     ) -> Result<()> {
         let user = user_id.as_str();
-        self.device_list_write(user, async {
+        self.device_list_write(&[user], async {
             Ok(((), self.store.delete_other_devices(user, keep).await?))
         })
         .await

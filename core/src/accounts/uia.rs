@@ -25,6 +25,8 @@ pub enum UiaAction {
     ChangePassword,
     Deactivate,
     DeleteDevices,
+    /// Replacing cross-signing keys.
+    SigningKeys,
 }
 
 impl UiaAction {
@@ -34,6 +36,7 @@ impl UiaAction {
             Self::ChangePassword => "change_password",
             Self::Deactivate => "deactivate",
             Self::DeleteDevices => "delete_devices",
+            Self::SigningKeys => "signing_keys",
         }
     }
 }

@@ -26,24 +26,26 @@ impl DeviceListChanges {
 }
 
 impl Homeserver {
-    /// Runs `write`, which may record a device list change of `user` and
-    /// returns its position if it did, then wakes the syncs that must hear
-    /// of it: the user's own and those of everyone in their encrypted
-    /// rooms.
+    /// Runs `write`, which may record device list changes of `users` and
+    /// returns the last position if it did, then wakes the syncs that must
+    /// hear of them: the users' own and those of everyone in their
+    /// encrypted rooms.
     pub(crate) async fn device_list_write<T>(
         &self,
-        user: &str,
+        users: &[&str],
         write: impl Future<Output = Result<(T, Option<i64>)>>,
     ) -> Result<T> {
         let mut ticket = self.streams.device_lists.begin(&self.store).await?;
         let (result, position) = write.await?;
         if let Some(position) = position {
             ticket.allocated(position);
-            let rooms = self.store.encrypted_rooms_of(user).await?;
-            ticket.committed(
-                std::iter::once(Topic::User(user.to_owned()))
-                    .chain(rooms.into_iter().map(Topic::Room)),
-            );
+            let mut topics = Vec::new();
+            for user in users {
+                topics.push(Topic::User((*user).to_owned()));
+                let rooms = self.store.encrypted_rooms_of(user).await?;
+                topics.extend(rooms.into_iter().map(Topic::Room));
+            }
+            ticket.committed(topics);
         }
         Ok(result)
     }

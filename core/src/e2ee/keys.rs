@@ -38,12 +38,12 @@ pub struct KeysClaim {
 }
 
 /// A device's identity keys as checked.
-struct IdentityKeys {
+pub(super) struct IdentityKeys {
     /// The canonical JSON stored and served.
-    canonical: String,
+    pub canonical: String,
     ed25519: String,
-    curve25519: String,
-    verifying_key: VerifyingKey,
+    pub curve25519: String,
+    pub verifying_key: VerifyingKey,
 }
 
 impl Homeserver {
@@ -86,7 +86,7 @@ impl Homeserver {
             (new.canonical.as_str(), changed)
         });
         let outcome = self
-            .device_list_write(user, async {
+            .device_list_write(&[user], async {
                 let outcome = self
                     .store
                     .upload_keys(user, device, device_keys, &one_time_keys, &fallback_keys)
@@ -117,7 +117,7 @@ impl Homeserver {
     }
 
     /// POST /keys/query.
-    pub async fn query_keys(&self, _session: &Session, query: &KeysQuery) -> Result<Value> {
+    pub async fn query_keys(&self, session: &Session, query: &KeysQuery) -> Result<Value> {
         let named: usize = query.device_keys.values().map(|d| d.len().max(1)).sum();
         if named > MAX_DEVICES_PER_REQUEST {
             return Err(Error::InvalidParam(format!(
@@ -139,7 +139,16 @@ impl Homeserver {
             }
             answer[&user][&device] = keys;
         }
-        Ok(json!({ "device_keys": answer, "failures": failures }))
+        let cross_signing = self
+            .cross_signing_answer(session.user_id.as_str(), &local, &mut answer)
+            .await?;
+        Ok(json!({
+            "device_keys": answer,
+            "failures": failures,
+            "master_keys": cross_signing.master_keys,
+            "self_signing_keys": cross_signing.self_signing_keys,
+            "user_signing_keys": cross_signing.user_signing_keys,
+        }))
     }
 
     /// POST /keys/claim: one key per named device, each one-time key
@@ -200,7 +209,7 @@ impl Homeserver {
     }
 }
 
-fn with_signed_count(mut counts: BTreeMap<String, i64>) -> Value {
+pub(super) fn with_signed_count(mut counts: BTreeMap<String, i64>) -> Value {
     counts.entry(SIGNED_CURVE25519.to_owned()).or_insert(0);
     json!(counts)
 }
@@ -219,7 +228,7 @@ fn string_field<'a>(object: &'a CanonicalJsonObject, name: &str, what: &str) -> 
 
 /// Checks uploaded `device_keys`: the session's user and device, both
 /// identity keys, and the device's own signature.
-fn check_device_keys(session: &Session, keys: &Value) -> Result<IdentityKeys> {
+pub(super) fn check_device_keys(session: &Session, keys: &Value) -> Result<IdentityKeys> {
     let mut object = canonical(keys, "device_keys")?;
     object.remove("unsigned");
     let user = session.user_id.as_str();
@@ -296,7 +305,7 @@ fn identity_of(object: &CanonicalJsonObject, device: &str) -> Result<IdentityKey
 /// Checks the one-time or fallback keys under `field`: `<algorithm>:<key
 /// ID>` to a key, signed by the device when it is an object with
 /// signatures (always for `signed_curve25519`).
-fn check_keys<'a>(
+pub(super) fn check_keys<'a>(
     body: &'a Map<String, Value>,
     field: &str,
     session: &Session,

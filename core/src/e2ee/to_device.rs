@@ -10,7 +10,7 @@ use lru::LruCache;
 use serde_json::{json, Map, Value};
 
 use crate::accounts::Session;
-use crate::store::{NewToDevice, ToDeviceSent};
+use crate::store::{NewToDevice, ToDeviceRow, ToDeviceSent};
 use crate::streams::Topic;
 use crate::sync::SyncToken;
 use crate::{Error, Homeserver, Result};
@@ -172,14 +172,14 @@ impl Homeserver {
             Some(last) if rows.len() as i64 == MAX_PER_SYNC => Some(last.position),
             _ => None,
         };
-        let events = rows
-            .into_iter()
-            .map(|row| {
-                let content: Value = serde_json::from_str(&row.content)
-                    .map_err(|e| Error::Internal(format!("stored to-device content: {e}")))?;
-                Ok(json!({ "sender": row.sender, "type": row.event_type, "content": content }))
-            })
-            .collect::<Result<Vec<Value>>>()?;
+        let events = rows.iter().map(to_device_event).collect::<Result<_>>()?;
         Ok(ToDeviceBatch { events, upto })
     }
+}
+
+/// A stored message as a device receives it.
+pub(super) fn to_device_event(row: &ToDeviceRow) -> Result<Value> {
+    let content: Value = serde_json::from_str(&row.content)
+        .map_err(|e| Error::Internal(format!("stored to-device content: {e}")))?;
+    Ok(json!({ "sender": row.sender, "type": row.event_type, "content": content }))
 }

@@ -71,7 +71,6 @@ impl Store {
     /// key again is accepted) and fallback keys (replacing the
     /// algorithm's). Returns the device's unclaimed one-time key counts
     /// and, when a change was recorded, its device list position.
-    #[allow(clippy::too_many_arguments)]
     pub async fn upload_keys(
         &self,
         user_id: &str,
@@ -82,56 +81,19 @@ impl Store {
     ) -> Result<Result<(BTreeMap<String, i64>, Option<i64>), KeyConflict>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let mut change = None;
-        if let Some((json, changed)) = device_keys {
-            tx.cached_execute(
-                "INSERT INTO device_keys (user_id, device_id, json) VALUES ($1, $2, $3)
-                 ON CONFLICT (user_id, device_id) DO UPDATE SET json = excluded.json",
-                &[&user_id, &device_id, &json],
-            )
-            .await?;
-            if changed {
-                change = Some(record_change(&tx, user_id).await?);
-            }
+        let outcome = write_keys(
+            &tx,
+            user_id,
+            device_id,
+            device_keys,
+            one_time_keys,
+            fallback_keys,
+        )
+        .await?;
+        if outcome.is_ok() {
+            tx.commit().await?;
         }
-        for key in one_time_keys {
-            let stored = tx
-                .cached_query_one(
-                    "WITH inserted AS (
-                         INSERT INTO one_time_keys (user_id, device_id, algorithm, key_id, json)
-                         VALUES ($1, $2, $3, $4, $5)
-                         ON CONFLICT DO NOTHING RETURNING json
-                     )
-                     SELECT json FROM inserted
-                     UNION ALL
-                     SELECT json FROM one_time_keys
-                     WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = $4
-                     LIMIT 1",
-                    &[&user_id, &device_id, &key.algorithm, &key.key_id, &key.json],
-                )
-                .await?;
-            let stored: String = stored.get(0);
-            if stored != key.json {
-                return Ok(Err(KeyConflict::OneTimeKey(format!(
-                    "{}:{}",
-                    key.algorithm, key.key_id
-                ))));
-            }
-        }
-        for key in fallback_keys {
-            tx.cached_execute(
-                "INSERT INTO fallback_keys (user_id, device_id, algorithm, key_id, json)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (user_id, device_id, algorithm) DO UPDATE
-                 SET key_id = excluded.key_id, json = excluded.json,
-                     used = fallback_keys.used AND fallback_keys.key_id = excluded.key_id",
-                &[&user_id, &device_id, &key.algorithm, &key.key_id, &key.json],
-            )
-            .await?;
-        }
-        let counts = one_time_key_counts(&tx, user_id, device_id).await?;
-        tx.commit().await?;
-        Ok(Ok((counts, change)))
+        Ok(outcome)
     }
 
     /// The device's unclaimed one-time keys per algorithm, and the
@@ -326,7 +288,73 @@ impl Store {
     }
 }
 
-async fn record_change(client: &impl Prepared, user_id: &str) -> Result<i64, StoreError> {
+/// Writes what a device uploads within the caller's transaction (see
+/// [`Store::upload_keys`]); on a conflict the caller must not commit.
+pub(super) async fn write_keys(
+    client: &impl Prepared,
+    user_id: &str,
+    device_id: &str,
+    device_keys: Option<(&str, bool)>,
+    one_time_keys: &[NewKey<'_>],
+    fallback_keys: &[NewKey<'_>],
+) -> Result<Result<(BTreeMap<String, i64>, Option<i64>), KeyConflict>, StoreError> {
+    let mut change = None;
+    if let Some((json, changed)) = device_keys {
+        client
+            .cached_execute(
+                "INSERT INTO device_keys (user_id, device_id, json) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id, device_id) DO UPDATE SET json = excluded.json",
+                &[&user_id, &device_id, &json],
+            )
+            .await?;
+        if changed {
+            change = Some(record_change(client, user_id).await?);
+        }
+    }
+    for key in one_time_keys {
+        let stored = client
+            .cached_query_one(
+                "WITH inserted AS (
+                     INSERT INTO one_time_keys (user_id, device_id, algorithm, key_id, json)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT DO NOTHING RETURNING json
+                 )
+                 SELECT json FROM inserted
+                 UNION ALL
+                 SELECT json FROM one_time_keys
+                 WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = $4
+                 LIMIT 1",
+                &[&user_id, &device_id, &key.algorithm, &key.key_id, &key.json],
+            )
+            .await?;
+        let stored: String = stored.get(0);
+        if stored != key.json {
+            return Ok(Err(KeyConflict::OneTimeKey(format!(
+                "{}:{}",
+                key.algorithm, key.key_id
+            ))));
+        }
+    }
+    for key in fallback_keys {
+        client
+            .cached_execute(
+                "INSERT INTO fallback_keys (user_id, device_id, algorithm, key_id, json)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (user_id, device_id, algorithm) DO UPDATE
+             SET key_id = excluded.key_id, json = excluded.json,
+                 used = fallback_keys.used AND fallback_keys.key_id = excluded.key_id",
+                &[&user_id, &device_id, &key.algorithm, &key.key_id, &key.json],
+            )
+            .await?;
+    }
+    let counts = one_time_key_counts(client, user_id, device_id).await?;
+    Ok(Ok((counts, change)))
+}
+
+pub(super) async fn record_change(
+    client: &impl Prepared,
+    user_id: &str,
+) -> Result<i64, StoreError> {
     Ok(client
         .cached_query_one(
             "INSERT INTO device_list_changes (user_id) VALUES ($1) RETURNING stream_pos",

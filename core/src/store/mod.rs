@@ -3,11 +3,14 @@
 mod account_data;
 mod accounts;
 mod cluster;
+mod cross_signing;
 mod database;
+mod dehydrated_devices;
 mod devices;
 mod events;
 mod filters;
 mod interning;
+mod key_backup;
 mod keys;
 mod media;
 mod migrate;
@@ -28,9 +31,12 @@ mod write;
 
 pub use accounts::{AccountRow, NewAccount};
 pub use cluster::{socket_config, ClusterError, ClusterOptions, ManagedCluster, SUPERUSER};
+pub use cross_signing::{CrossSigningKeyRow, KeySignature};
 pub use database::{create_database, DatabaseError};
+pub use dehydrated_devices::{DehydrationRefused, NewDehydratedDevice};
 pub use devices::DeviceRow;
 pub use events::{Direction, EventRow, NewEventRow, ThreadSummaryRow};
+pub use key_backup::{BackedUpKey, BackupScope, BackupVersionRow, BackupWriteRefused};
 pub use keys::{ClaimedKey, KeyConflict, NewKey};
 pub use media::{MediaContent, MediaRow, ThumbnailRow};
 pub use migrate::{migrate, MigrationError, SCHEMA_VERSION};

@@ -1,16 +1,24 @@
 //! End-to-end encryption, the server's part: keys, device lists and
 //! to-device messages, with real keys made by hanse-sdk's vodozemac
-//! engine.
+//! engine; key backups, cross-signing and dehydrated devices in their own
+//! modules.
 
+#[path = "../common/mod.rs"]
 mod common;
+
+mod backup;
+mod cross_signing;
+mod dehydrated_devices;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::future::join_all;
+use hanse_protocol::canonical_json::{object_from_json, CanonicalJsonValue};
 use hanse_sdk::crypto::{CryptoMachine, EncryptionSettings};
 use hanse_sdk::{Client, LoginInfo, Method};
 use hanse_server::testing::TestServer;
 use serde_json::{json, Value};
+use vodozemac::Ed25519SecretKey;
 
 use common::{create_room, join, outcome, user, PASSWORD};
 
@@ -106,6 +114,21 @@ async fn sync(client: &Client, since: Option<&str>, timeout_ms: u64) -> Value {
 
 fn next_batch(sync: &Value) -> String {
     sync["next_batch"].as_str().unwrap().to_owned()
+}
+
+/// The canonical JSON a signature of `value` covers.
+fn signable(value: &Value) -> String {
+    let mut signed = value.clone();
+    let object = signed.as_object_mut().unwrap();
+    object.remove("signatures");
+    object.remove("unsigned");
+    CanonicalJsonValue::Object(object_from_json(signed).unwrap()).to_canonical_string()
+}
+
+/// Signs a JSON object as `user` with `key`, named `ed25519:<key_name>`.
+fn sign(value: &mut Value, user: &str, key: &Ed25519SecretKey, key_name: &str) {
+    let signature = key.sign(signable(value).as_bytes()).to_base64();
+    value["signatures"][user][format!("ed25519:{key_name}")] = json!(signature);
 }
 
 fn names(list: &Value) -> BTreeSet<String> {
@@ -339,7 +362,7 @@ async fn fifty_concurrent_claims_hand_out_each_key_once_then_the_fallback() {
 #[tokio::test]
 async fn to_device_messages_arrive_once_and_wake_the_recipient() {
     let server = TestServer::start().await;
-    let (alice, _) = user(&server, "alice").await;
+    let (alice, alice_login) = user(&server, "alice").await;
     let bob = Device::register(&server, "bob").await;
     let bob_phone = Device::login(&server, "bob").await;
     let bob_id = bob.user_id().to_owned();
@@ -446,6 +469,39 @@ async fn to_device_messages_arrive_once_and_wake_the_recipient() {
         .query("SELECT 1 FROM to_device_inbox WHERE content LIKE '%xxxx%'")
         .await
         .is_empty());
+
+    // A device whose inbox holds 10,000 messages takes no more until it
+    // syncs: the sender is told to retry later, and nothing is stored.
+    server
+        .query(&format!(
+            "INSERT INTO to_device_inbox (user_id, device_id, sender, event_type, content)
+             SELECT '{bob_id}', '{}', '{}', 'm.filler', '{{}}' FROM generate_series(1, 10000)",
+            bob.login.device_id, alice_login.user_id,
+        ))
+        .await;
+    let (status, refused) = alice
+        .send_raw(
+            Method::PUT,
+            &send("full"),
+            &json!({ "messages": { &bob_id: { &bob.login.device_id: { "one": "more" } } } }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, refused["errcode"].as_str()),
+        (429, Some("M_LIMIT_EXCEEDED"))
+    );
+    assert!(refused["retry_after_ms"].as_u64().is_some(), "{refused}");
+    let held = server
+        .query(
+            "SELECT count(*) FILTER (WHERE event_type = 'm.filler'),
+                    count(*) FILTER (WHERE content LIKE '%more%') FROM to_device_inbox",
+        )
+        .await;
+    assert_eq!(
+        (held[0].get::<_, i64>(0), held[0].get::<_, i64>(1)),
+        (10_000, 0)
+    );
     server.stop().await;
 }
 
