@@ -3,8 +3,12 @@
 
 mod client;
 pub mod crypto;
+pub mod encrypted;
 mod error;
+mod path_segment;
+mod rooms;
 
 pub use client::{Client, LoginInfo, Versions};
 pub use error::{Error, MatrixErrorBody};
 pub use reqwest::Method;
+pub use rooms::NewRoom;

@@ -500,7 +500,7 @@ fn a_backup_restores_room_keys_on_a_new_device() {
     let (key, auth_data) = w.alice1.create_backup().unwrap();
     assert_eq!(auth_data["public_key"], key.public_key().to_base64());
     w.alice1.enable_backup("1", &auth_data, Some(&key)).unwrap();
-    let request = w.alice1.room_keys_for_backup().unwrap().unwrap();
+    let request = w.alice1.room_keys_for_backup(usize::MAX).unwrap().unwrap();
     assert_eq!(request.version, "1");
     let backed_up = request.body["rooms"][ROOM]["sessions"][&share.session_id].clone();
     assert_eq!(backed_up["first_message_index"], 0);
@@ -509,12 +509,12 @@ fn a_backup_restores_room_keys_on_a_new_device() {
         assert!(backed_up["session_data"][field].is_string());
     }
     w.alice1.mark_backed_up(&request).unwrap();
-    assert!(w.alice1.room_keys_for_backup().unwrap().is_none());
+    assert!(w.alice1.room_keys_for_backup(usize::MAX).unwrap().is_none());
 
     // Her second device trusts the backup because her first device signed
     // it, and can add to it without the private key.
     w.alice2.enable_backup("1", &auth_data, None).unwrap();
-    assert!(w.alice2.room_keys_for_backup().unwrap().is_some());
+    assert!(w.alice2.room_keys_for_backup(usize::MAX).unwrap().is_some());
     // A device that does not know the signer refuses it.
     let mut stranger = CryptoMachine::new(ALICE, "A3");
     assert!(matches!(
@@ -554,6 +554,27 @@ fn a_backup_restores_room_keys_on_a_new_device() {
         stranger.decrypt_room_event("!other:hanse.test", &moved),
         Err(CryptoError::RoomMismatch { .. })
     ));
+}
+
+#[test]
+fn a_disabled_backup_gets_no_keys_even_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let pickle_key = [7; 32];
+    let mut alice = CryptoMachine::open(dir.path(), pickle_key, ALICE, "A1").unwrap();
+    // A room key of her own, to back up.
+    alice
+        .share_room_key(ROOM, &[], &EncryptionSettings::default())
+        .unwrap();
+    let (key, auth_data) = alice.create_backup().unwrap();
+    alice.enable_backup("1", &auth_data, Some(&key)).unwrap();
+    assert!(alice.room_keys_for_backup(usize::MAX).unwrap().is_some());
+
+    // The server says the backup is gone.
+    alice.disable_backup().unwrap();
+    assert!(alice.room_keys_for_backup(usize::MAX).unwrap().is_none());
+    drop(alice);
+    let alice = CryptoMachine::open(dir.path(), pickle_key, ALICE, "A1").unwrap();
+    assert!(alice.room_keys_for_backup(usize::MAX).unwrap().is_none());
 }
 
 #[test]

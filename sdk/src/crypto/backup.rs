@@ -54,14 +54,22 @@ impl BackupDecryptionKey {
             .ok()
             .and_then(|bytes| bytes.try_into().ok())
             .ok_or_else(|| CryptoError::malformed("backup key", "not base64 of 32 bytes"))?;
-        Ok(Self {
-            inner: PkDecryption::from_key(Curve25519SecretKey::from_slice(&bytes)),
-        })
+        Ok(Self::from_bytes(bytes))
     }
 
     /// The unpadded base64 of the private key, for secret storage.
     pub fn to_base64(&self) -> String {
-        base64_encode(self.inner.secret_key().to_bytes().as_slice())
+        base64_encode(self.to_bytes().as_slice())
+    }
+
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self {
+            inner: PkDecryption::from_key(Curve25519SecretKey::from_slice(&bytes)),
+        }
+    }
+
+    pub(crate) fn to_bytes(&self) -> [u8; 32] {
+        *self.inner.secret_key().to_bytes()
     }
 
     /// The public half, which the backup's `auth_data` publishes.

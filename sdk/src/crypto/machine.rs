@@ -98,6 +98,13 @@ pub struct BackupRequest {
     sessions: Vec<(String, String)>,
 }
 
+impl BackupRequest {
+    /// How many room keys the request uploads.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+}
+
 impl CryptoMachine {
     /// An engine for `user_id`'s device `device_id` with a new account,
     /// kept in memory only.
@@ -645,16 +652,34 @@ impl CryptoMachine {
         Ok(())
     }
 
-    /// The room keys not yet in the active backup, encrypted for it; `None`
-    /// when there is no active backup or nothing to add. After the upload
-    /// succeeded, call [`mark_backed_up`](Self::mark_backed_up).
-    pub fn room_keys_for_backup(&self) -> Result<Option<BackupRequest>, CryptoError> {
+    /// Stops backing room keys up, until [`enable_backup`](Self::enable_backup)
+    /// names a backup again. For when the server says the active backup is
+    /// gone or replaced: keys may only go to a backup this device trusts.
+    pub fn disable_backup(&mut self) -> Result<(), CryptoError> {
+        self.backup = None;
+        self.persist(Store::remove_backup)
+    }
+
+    /// Up to `max_sessions` room keys not yet in the active backup,
+    /// encrypted for it; `None` when there is no active backup or nothing
+    /// to add. After the upload succeeded, call
+    /// [`mark_backed_up`](Self::mark_backed_up), then ask again for the
+    /// rest. The limit keeps a request within the server's body limit.
+    pub fn room_keys_for_backup(
+        &self,
+        max_sessions: usize,
+    ) -> Result<Option<BackupRequest>, CryptoError> {
         let Some(backup) = &self.backup else {
             return Ok(None);
         };
         let mut rooms = Map::new();
         let mut sessions = Vec::new();
-        for group in self.inbound.iter().filter(|g| !g.backed_up) {
+        for group in self
+            .inbound
+            .iter()
+            .filter(|g| !g.backed_up)
+            .take(max_sessions)
+        {
             let session_id = group.session_id();
             let data = backup.public_key.encrypt_room_key(group)?;
             let room = rooms

@@ -9,7 +9,8 @@
 //! One module per concept: `account` (our identity and published keys),
 //! `signing` (signed JSON), `device` (other devices' keys), `olm`
 //! (one-to-one sessions), `outbound_group` / `inbound_group` (Megolm),
-//! `backup` (key backup), `store` (persistence) and `machine` (the
+//! `backup` (key backup), `key_representation` (a backup key as
+//! text for people), `store` (persistence) and `machine` (the
 //! facade).
 
 mod account;
@@ -17,6 +18,7 @@ mod backup;
 mod device;
 mod error;
 mod inbound_group;
+mod key_representation;
 mod machine;
 mod olm;
 mod outbound_group;
@@ -33,6 +35,9 @@ pub use outbound_group::{
     EncryptionSettings, DEFAULT_ROTATION_PERIOD_MS, DEFAULT_ROTATION_PERIOD_MSGS,
 };
 pub use vodozemac::{Curve25519PublicKey, Ed25519PublicKey};
+
+// The store's crash-safe file writes, for the client's own state files.
+pub(crate) use store::{read_record, write_record};
 
 /// The Olm algorithm, for to-device messages.
 pub const OLM_ALGORITHM: &str = "m.olm.v1.curve25519-aes-sha2";

@@ -320,14 +320,7 @@ impl Store {
     }
 
     pub(crate) fn remove_outbound(&self, room_id: &str) -> Result<(), CryptoError> {
-        let path = self.object_path(OUTBOUND_DIR, &[room_id]);
-        match fs::remove_file(&path) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(CryptoError::Io {
-                path,
-                source: error,
-            }),
-            _ => Ok(()),
-        }
+        remove_record(&self.object_path(OUTBOUND_DIR, &[room_id]))
     }
 
     pub(crate) fn save_devices<'a>(
@@ -352,6 +345,10 @@ impl Store {
     pub(crate) fn save_backup(&self, backup: &ActiveBackup) -> Result<(), CryptoError> {
         write_record(&self.dir.join(BACKUP_FILE), backup)
     }
+
+    pub(crate) fn remove_backup(&self) -> Result<(), CryptoError> {
+        remove_record(&self.dir.join(BACKUP_FILE))
+    }
 }
 
 fn pickle_error(path: &Path, source: PickleError) -> CryptoError {
@@ -362,7 +359,7 @@ fn pickle_error(path: &Path, source: PickleError) -> CryptoError {
 }
 
 /// Reads a JSON record; `None` if the file does not exist.
-fn read_record<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, CryptoError> {
+pub(crate) fn read_record<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, CryptoError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -381,9 +378,20 @@ fn read_record<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, CryptoErro
         })
 }
 
+/// Removes the record at `path`, if there is one.
+fn remove_record(path: &Path) -> Result<(), CryptoError> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(CryptoError::Io {
+            path: path.to_owned(),
+            source: error,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Replaces `path` with `record` atomically: write a temporary file beside
 /// it, sync it, rename it over `path`, sync the directory.
-fn write_record<T: Serialize>(path: &Path, record: &T) -> Result<(), CryptoError> {
+pub(crate) fn write_record<T: Serialize>(path: &Path, record: &T) -> Result<(), CryptoError> {
     let bytes = serde_json::to_vec(record).map_err(|source| CryptoError::Corrupt {
         path: path.to_owned(),
         source,

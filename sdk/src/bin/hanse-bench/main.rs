@@ -2,7 +2,11 @@
 //! client-server API, printing one JSON line per scenario (throughput and
 //! latency percentiles). It speaks only HTTP, so the same run can measure
 //! Hanse and a reference server (see deploy/bench/compare-synapse.sh).
+//! The `megolm` scenario alone needs no server: it measures hanse-sdk's
+//! end-to-end encryption.
 
+mod keys;
+mod megolm;
 mod sync;
 
 use std::time::{Duration, Instant};
@@ -118,6 +122,35 @@ enum Scenario {
         #[arg(long)]
         server_pid: u32,
     },
+    /// Devices publish one-time keys; concurrent claimers take every one
+    /// (each must come back once).
+    KeysClaim {
+        #[arg(long, default_value_t = 20)]
+        devices: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// One user sends to-device messages to another's device, which syncs
+    /// them in.
+    ToDevice {
+        #[arg(long, default_value_t = 5000)]
+        messages: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// No server: hanse-sdk encrypts room messages with Megolm, then
+    /// decrypts them as another device.
+    Megolm {
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Length of each message's text.
+        #[arg(long, default_value_t = 256)]
+        body_bytes: usize,
+        /// Keep both devices' state in store directories, as clients do:
+        /// every message then also writes the session to disk.
+        #[arg(long)]
+        persistent: bool,
+    },
 }
 
 /// Latencies of one scenario, and how long it took in all.
@@ -206,6 +239,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             clients,
             server_pid,
         } => bench.idle_clients(clients, server_pid).await,
+        Scenario::KeysClaim {
+            devices,
+            concurrency,
+        } => bench.keys_claim(devices, concurrency).await,
+        Scenario::ToDevice {
+            messages,
+            concurrency,
+        } => bench.to_device(messages, concurrency).await,
+        Scenario::Megolm {
+            messages,
+            body_bytes,
+            persistent,
+        } => megolm::megolm(messages, body_bytes, persistent),
     }
 }
 
