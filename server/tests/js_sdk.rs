@@ -21,6 +21,6 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
 async fn matrix_js_sdk_drives_hanse() {
     let server = TestServer::start().await;
     progress(&format!("server at {}", server.client_url));
-    run_script("script.mjs", &[&server.client_url], &[], SCRIPT_TIMEOUT).await;
+    run_script("script.mjs", &[&server.client_url], SCRIPT_TIMEOUT).await;
     server.stop().await;
 }

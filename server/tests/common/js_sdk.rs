@@ -8,11 +8,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use tokio::sync::OnceCell;
 
 /// The oldest Node.js the pinned matrix-js-sdk supports (its `engines`).
@@ -114,25 +114,37 @@ async fn install(dir: PathBuf) {
 }
 
 /// Runs `node <script> <args...>` in interop/js-sdk/ (installing the
-/// package first if needed) with `env` added, its output on the terminal;
-/// panics if it fails or takes longer than `timeout`.
-pub async fn run_script(script: &str, args: &[&str], env: &[(&str, &str)], timeout: Duration) {
-    ensure_installed().await;
-    progress(&format!("running {script} {}", args.join(" ")));
+/// package first if needed), its output on the terminal; panics if it
+/// fails or takes longer than `timeout`.
+pub async fn run_script(script: &str, args: &[&str], timeout: Duration) {
     let started = Instant::now();
-    let mut command = Command::new("node");
-    command
-        .arg(script)
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(project_dir())
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let status = tokio::time::timeout(timeout, command.status())
+    let mut node = spawn_script(script, args).await;
+    let status = tokio::time::timeout(timeout, node.wait())
         .await
         .unwrap_or_else(|_| panic!("{script} took longer than {timeout:?}"))
-        .expect("running node");
+        .expect("waiting for node");
     progress(&format!("{script} took {:.1?}", started.elapsed()));
+    assert_succeeded(script, status);
+}
+
+/// Starts `node <script> <args...>` in interop/js-sdk/ (installing the
+/// package first if needed), its output on the terminal. Dropping the
+/// child kills it.
+pub async fn spawn_script(script: &str, args: &[&str]) -> Child {
+    ensure_installed().await;
+    progress(&format!("running {script} {}", args.join(" ")));
+    Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(project_dir())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("running node")
+}
+
+/// Panics unless the script's exit `status` is success.
+pub fn assert_succeeded(script: &str, status: ExitStatus) {
     assert!(
         status.success(),
         "interop/js-sdk/{script} failed ({status}); its output above says which check"
