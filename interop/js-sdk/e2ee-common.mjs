@@ -191,8 +191,19 @@ export function checkKeyRequests() {
         const failed = matching.filter((exchange) => exchange.status >= 300);
         assert.deepEqual(failed, [], `every ${endpoint} succeeded`);
     }
+    // Other to-device messages (room key requests, for one) succeeded too.
+    const toDevice = exchanges.filter((exchange) => exchange.path.includes("/sendToDevice/"));
+    assert.deepEqual(
+        toDevice.filter((exchange) => exchange.status >= 300),
+        [],
+        "every /sendToDevice succeeded",
+    );
+    const types = [...new Set(toDevice.map((exchange) => exchange.path.split("/").at(-2)))];
     const count = (endpoint) => exchanges.filter((exchange) => exchange.path.includes(endpoint)).length;
-    ok(`every key request succeeded: ${keyEndpoints.map((endpoint) => `${endpoint} ${count(endpoint)}x`).join(", ")}`);
+    ok(
+        `every key request succeeded: ${keyEndpoints.map((endpoint) => `${endpoint} ${count(endpoint)}x`).join(", ")}` +
+            `; to-device types sent: ${types.join(", ")}`,
+    );
     const refusals = new Map();
     for (const exchange of exchanges.filter((exchange) => exchange.status >= 300)) {
         const key = `${exchange.method} ${exchange.path} -> ${exchange.status} ${exchange.errcode ?? ""}`;
