@@ -82,11 +82,12 @@ export function exchangesOf(label, suffix) {
  * Logs `username` in at `baseUrl` on a new device called `label`, starts
  * the SDK's Rust crypto on it (in memory) and its /sync loop; waits until
  * the server serves the device's identity keys back through /keys/query.
+ * `clientOpts` go to createClient (e.g. cryptoCallbacks).
  */
-export async function cryptoDevice(baseUrl, username, label) {
+export async function cryptoDevice(baseUrl, username, label, clientOpts = {}) {
     const client = await login(baseUrl, username, {
         deviceName: label,
-        clientOpts: { fetchFn: recordingFetch(label) },
+        clientOpts: { ...clientOpts, fetchFn: recordingFetch(label) },
     });
     await client.initRustCrypto({ useIndexedDB: false });
     const crypto = client.getCrypto();
@@ -210,4 +211,14 @@ export function checkKeyRequests() {
         refusals.set(key, (refusals.get(key) ?? 0) + 1);
     }
     for (const [key, times] of refusals) console.log(`note: refused ${times}x: ${key}`);
+}
+
+/** Asserts that one of `device`'s syncs since exchange number `since` listed `userId` in device_lists.changed. */
+export function assertDeviceListChange(device, userId, since) {
+    const syncs = exchangesOf(device.label, "/sync").filter((exchange) => exchanges.indexOf(exchange) >= since);
+    assert.ok(
+        syncs.some((sync) => sync.deviceListsChanged?.includes(userId)),
+        `a /sync of ${device.label} lists ${userId} in device_lists.changed; ` +
+            `its syncs since: ${JSON.stringify(syncs.map((sync) => sync.deviceListsChanged))}`,
+    );
 }

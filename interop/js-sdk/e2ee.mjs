@@ -27,6 +27,7 @@ import { baseUrlFromArgs, ok, passed, register, run, sdkVersion, until } from ".
 import {
     MEGOLM,
     assertDecryptedText,
+    assertDeviceListChange,
     assertOlmFrom,
     checkKeyRequests,
     cryptoDevice,
@@ -81,16 +82,6 @@ function knowsDevice(device, other) {
         const known = devices.get(other.userId)?.get(other.deviceId);
         return known !== undefined && known.getIdentityKey() === other.keys.curve25519;
     }, `${device.label}'s crypto to learn ${other.label}'s device ${other.deviceId}`);
-}
-
-/** Asserts that one of `device`'s syncs since exchange number `since` listed `userId` in device_lists.changed. */
-function assertDeviceListChange(device, userId, since) {
-    const syncs = exchangesOf(device.label, "/sync").filter((exchange) => exchanges.indexOf(exchange) >= since);
-    assert.ok(
-        syncs.some((sync) => sync.deviceListsChanged?.includes(userId)),
-        `a /sync of ${device.label} lists ${userId} in device_lists.changed; ` +
-            `its syncs since: ${JSON.stringify(syncs.map((sync) => sync.deviceListsChanged))}`,
-    );
 }
 
 async function main() {

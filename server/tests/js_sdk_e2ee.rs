@@ -6,13 +6,17 @@
 //!   second device of one of them and a third user join later and decrypt
 //!   what is sent from then on, and the others decrypt what they send;
 //!   after a logout and a leave the next room key skips them.
+//! - Recovery (interop/js-sdk/e2ee-recovery.mjs): cross-signing, secret
+//!   storage, a key backup a new device restores to read older messages,
+//!   cross-signing that device, and a dehydrated device (MSC3814).
 //! - Across implementations: hanse-sdk's `EncryptedClient`, driven here,
 //!   and a js-sdk client (interop/js-sdk/e2ee-peer.mjs) converse in an
 //!   encrypted room, each decrypting the other.
 //!
 //! The server routes the keys (/keys/upload, /keys/query, /keys/claim,
-//! /sendToDevice, /sync's device lists, to-device messages and key counts)
-//! and stores ciphertext only. The scripts assert every step and print the
+//! /sendToDevice, /sync's device lists, to-device messages and key counts),
+//! keeps cross-signing keys, backups and dehydrated devices, and stores
+//! ciphertext only. The scripts assert every step and print the
 //! requests the server refused.
 //!
 //! Needs Node.js 20 or newer and npm; see common/js_sdk.rs for the install.
@@ -37,6 +41,14 @@ async fn matrix_js_sdk_clients_decrypt_each_other() {
     let server = TestServer::start().await;
     progress(&format!("server at {}", server.client_url));
     run_script("e2ee.mjs", &[&server.client_url], SCRIPT_TIMEOUT).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn matrix_js_sdk_cross_signs_backs_up_and_dehydrates() {
+    let server = TestServer::start().await;
+    progress(&format!("server at {}", server.client_url));
+    run_script("e2ee-recovery.mjs", &[&server.client_url], SCRIPT_TIMEOUT).await;
     server.stop().await;
 }
 
