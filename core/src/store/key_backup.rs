@@ -234,17 +234,9 @@ impl Store {
                 ],
             )
             .await?;
-        let row = tx
-            .cached_query_one(
-                "UPDATE key_backup_versions SET etag = etag + $3::BIGINT
-                 WHERE user_id = $1 AND version = $2
-                 RETURNING etag, (SELECT count(*) FROM key_backup_sessions
-                                  WHERE user_id = $1 AND version = $2)",
-                &[&user_id, &version, &i64::from(written > 0)],
-            )
-            .await?;
+        let etag_and_count = etag_and_count(&tx, user_id, version, written > 0).await?;
         tx.commit().await?;
-        Ok(Ok((row.get(0), row.get(1))))
+        Ok(Ok(etag_and_count))
     }
 
     /// The keys of a live version within `scope`, by room and session.
@@ -311,16 +303,28 @@ impl Store {
                 &[&user_id, &version, &scope.room(), &scope.session()],
             )
             .await?;
-        let row = tx
-            .cached_query_one(
-                "UPDATE key_backup_versions SET etag = etag + $3::BIGINT
-                 WHERE user_id = $1 AND version = $2
-                 RETURNING etag, (SELECT count(*) FROM key_backup_sessions
-                                  WHERE user_id = $1 AND version = $2)",
-                &[&user_id, &version, &i64::from(deleted > 0)],
-            )
-            .await?;
+        let etag_and_count = etag_and_count(&tx, user_id, version, deleted > 0).await?;
         tx.commit().await?;
-        Ok(Some((row.get(0), row.get(1))))
+        Ok(Some(etag_and_count))
     }
+}
+
+/// Moves the version's etag when its keys `changed`; its etag and key
+/// count afterwards.
+async fn etag_and_count(
+    client: &impl Prepared,
+    user_id: &str,
+    version: i64,
+    changed: bool,
+) -> Result<(i64, i64), StoreError> {
+    let row = client
+        .cached_query_one(
+            "UPDATE key_backup_versions SET etag = etag + $3::BIGINT
+             WHERE user_id = $1 AND version = $2
+             RETURNING etag, (SELECT count(*) FROM key_backup_sessions
+                              WHERE user_id = $1 AND version = $2)",
+            &[&user_id, &version, &i64::from(changed)],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1)))
 }

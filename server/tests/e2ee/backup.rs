@@ -18,6 +18,11 @@ fn key_data(first_message_index: i64, forwarded_count: i64, is_verified: bool, t
     })
 }
 
+async fn assert_not_found(client: &Client, method: Method, path: &str) {
+    let got = outcome(client, method, path, json!(null)).await;
+    assert_eq!(got, (404, "M_NOT_FOUND".to_owned()), "{path}");
+}
+
 async fn delete(client: &Client, path: &str) -> Value {
     let (status, answer) = client
         .send_raw(Method::DELETE, path, &json!({}))
@@ -41,16 +46,7 @@ async fn backups_keep_the_better_key_and_count_and_tag_their_changes() {
     let session_path = format!("{V3}/room_keys/keys/{room}/s1");
 
     // No backup yet; malformed versions are refused and create nothing.
-    assert_eq!(
-        outcome(
-            &alice,
-            Method::GET,
-            &format!("{V3}/room_keys/version"),
-            json!(null)
-        )
-        .await,
-        (404, "M_NOT_FOUND".into())
-    );
+    assert_not_found(&alice, Method::GET, &format!("{V3}/room_keys/version")).await;
     for (body, expected) in [
         (
             json!({ "algorithm": "m.unknown", "auth_data": auth_data("K") }),
@@ -75,16 +71,7 @@ async fn backups_keep_the_better_key_and_count_and_tag_their_changes() {
             (400, expected.into())
         );
     }
-    assert_eq!(
-        outcome(
-            &alice,
-            Method::GET,
-            &format!("{V3}/room_keys/version"),
-            json!(null)
-        )
-        .await,
-        (404, "M_NOT_FOUND".into())
-    );
+    assert_not_found(&alice, Method::GET, &format!("{V3}/room_keys/version")).await;
     // Writing keys without a backup is refused.
     assert_eq!(
         outcome(
@@ -112,16 +99,7 @@ async fn backups_keep_the_better_key_and_count_and_tag_their_changes() {
                 "count": 0, "etag": "0", "version": "1" })
     );
     // Bob sees none of it.
-    assert_eq!(
-        outcome(
-            &bob,
-            Method::GET,
-            &format!("{V3}/room_keys/version"),
-            json!(null)
-        )
-        .await,
-        (404, "M_NOT_FOUND".into())
-    );
+    assert_not_found(&bob, Method::GET, &format!("{V3}/room_keys/version")).await;
 
     // One session, then the spec's replacement order: verified first, then
     // the lower first message index, then the lower forwarded count. The
@@ -212,16 +190,12 @@ async fn backups_keep_the_better_key_and_count_and_tag_their_changes() {
         .await
         .unwrap();
     assert_eq!(empty, json!({ "sessions": {} }));
-    assert_eq!(
-        outcome(
-            &alice,
-            Method::GET,
-            &format!("{V3}/room_keys/keys/{room}/nope?version=1"),
-            json!(null)
-        )
-        .await,
-        (404, "M_NOT_FOUND".into())
-    );
+    assert_not_found(
+        &alice,
+        Method::GET,
+        &format!("{V3}/room_keys/keys/{room}/nope?version=1"),
+    )
+    .await;
 
     // Bad input: refused, nothing stored.
     let mut bad_index = key_data(0, 0, false, "bad");
@@ -354,36 +328,14 @@ async fn backups_keep_the_better_key_and_count_and_tag_their_changes() {
             json!({})
         );
     }
-    assert_eq!(
-        outcome(
-            &alice,
-            Method::GET,
-            &format!("{V3}/room_keys/version/1"),
-            json!(null)
-        )
-        .await,
-        (404, "M_NOT_FOUND".into())
-    );
-    assert_eq!(
-        outcome(
-            &alice,
-            Method::GET,
-            &format!("{V3}/room_keys/keys?version=1"),
-            json!(null)
-        )
-        .await,
-        (404, "M_NOT_FOUND".into())
-    );
-    assert_eq!(
-        outcome(
-            &alice,
-            Method::DELETE,
-            &format!("{V3}/room_keys/version/9"),
-            json!(null)
-        )
-        .await,
-        (404, "M_NOT_FOUND".into())
-    );
+    assert_not_found(&alice, Method::GET, &format!("{V3}/room_keys/version/1")).await;
+    assert_not_found(
+        &alice,
+        Method::GET,
+        &format!("{V3}/room_keys/keys?version=1"),
+    )
+    .await;
+    assert_not_found(&alice, Method::DELETE, &format!("{V3}/room_keys/version/9")).await;
     let rows = server
         .query("SELECT count(*) FROM key_backup_sessions WHERE version = 1")
         .await;

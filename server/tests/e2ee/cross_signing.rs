@@ -9,8 +9,8 @@ use hanse_server::testing::TestServer;
 use serde_json::{json, Value};
 use vodozemac::Ed25519SecretKey;
 
-use super::common::{create_room, join, PASSWORD};
-use super::{names, next_batch, sign, sync, Device, V3};
+use super::common::{join, PASSWORD};
+use super::{encrypted_room, names, next_batch, sign, sync, Device, V3};
 
 /// A user's three cross-signing keys.
 struct CrossSigning {
@@ -70,13 +70,7 @@ async fn cross_signing_keys_and_signatures_are_checked_and_shown_as_the_spec_say
     bob.publish(&Default::default()).await;
     let alice_id = alice.user_id().to_owned();
     let bob_id = bob.user_id().to_owned();
-    let room = create_room(
-        &alice.client,
-        json!({ "preset": "public_chat", "initial_state": [{
-            "type": "m.room.encryption", "state_key": "",
-            "content": { "algorithm": "m.megolm.v1.aes-sha2" } }] }),
-    )
-    .await;
+    let room = encrypted_room(&alice.client).await;
     join(&bob.client, &room).await;
     let bob_since = next_batch(&sync(&bob.client, None, 0).await);
 

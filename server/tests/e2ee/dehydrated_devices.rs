@@ -68,7 +68,11 @@ async fn a_dehydrated_device_collects_messages_until_it_is_replaced() {
     let (bob, bob_login) = user(&server, "bob").await;
     let alice_id = alice.user_id().to_owned();
     let client = &alice.client;
-    let events = |device: &str| format!("{PREFIX}/{device}/events");
+    // Device IDs here are base64 keys: `/` and `+` must be escaped.
+    let events = |device: &str| {
+        let device = device.replace('+', "%2B").replace('/', "%2F");
+        format!("{PREFIX}/{device}/events")
+    };
 
     assert_eq!(
         outcome(client, Method::GET, PREFIX, json!(null)).await,

@@ -116,6 +116,17 @@ fn next_batch(sync: &Value) -> String {
     sync["next_batch"].as_str().unwrap().to_owned()
 }
 
+/// A public room with Megolm encryption turned on.
+async fn encrypted_room(creator: &Client) -> String {
+    create_room(
+        creator,
+        json!({ "preset": "public_chat", "initial_state": [{
+            "type": "m.room.encryption", "state_key": "",
+            "content": { "algorithm": "m.megolm.v1.aes-sha2" } }] }),
+    )
+    .await
+}
+
 /// The canonical JSON a signature of `value` covers.
 fn signable(value: &Value) -> String {
     let mut signed = value.clone();
@@ -512,13 +523,7 @@ async fn device_list_changes_reach_those_sharing_an_encrypted_room_only() {
     let bob = Device::register(&server, "bob").await;
     let carol = Device::register(&server, "carol").await;
     let alice_id = alice.user_id().to_owned();
-    let encrypted = create_room(
-        &alice.client,
-        json!({ "preset": "public_chat", "initial_state": [{
-            "type": "m.room.encryption", "state_key": "",
-            "content": { "algorithm": "m.megolm.v1.aes-sha2" } }] }),
-    )
-    .await;
+    let encrypted = encrypted_room(&alice.client).await;
     let plain = create_room(&alice.client, json!({ "preset": "public_chat" })).await;
     let bob_start = next_batch(&sync(&bob.client, None, 0).await);
     join(&bob.client, &encrypted).await;
@@ -598,13 +603,7 @@ async fn megolm_messages_decrypt_across_devices_through_the_server() {
     let mut bob = Device::register(&server, "bob").await;
     alice.publish(&BTreeMap::new()).await;
     bob.publish(&BTreeMap::new()).await;
-    let room = create_room(
-        &alice.client,
-        json!({ "preset": "public_chat", "initial_state": [{
-            "type": "m.room.encryption", "state_key": "",
-            "content": { "algorithm": "m.megolm.v1.aes-sha2" } }] }),
-    )
-    .await;
+    let room = encrypted_room(&alice.client).await;
     join(&bob.client, &room).await;
     let bob_since = next_batch(&sync(&bob.client, None, 0).await);
 
