@@ -11,176 +11,27 @@
 // JS_SDK_LOG=debug (or info, warn, ...) shows the SDK's own log.
 
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 
 import * as sdk from "matrix-js-sdk";
-import { logger } from "matrix-js-sdk/lib/logger.js";
 
-const baseUrl = process.argv[2];
-if (!baseUrl) {
-    console.error("usage: node script.mjs <client_url>");
-    process.exit(2);
-}
-// The SDK logs expected refusals as errors ("Error sending event"); keep
-// its log quiet unless asked for.
-logger.setLevel(process.env.JS_SDK_LOG || "silent");
+import {
+    baseUrlFromArgs,
+    login as loginAt,
+    ok,
+    passed,
+    refused,
+    register as registerAt,
+    run,
+    sdkVersion,
+    sleep,
+    startSyncing,
+    until,
+    waitFor,
+} from "./common.mjs";
 
-const PASSWORD = "correct horse battery staple";
-/** How long to wait for something to arrive through /sync. */
-const WAIT_MS = 15_000;
-const sdkVersion = createRequire(import.meta.url)("matrix-js-sdk/package.json").version;
-
-let checks = 0;
-function ok(what) {
-    checks += 1;
-    console.log(`ok ${checks} - ${what}`);
-}
-
-/** Awaits `promise`, which must reject with a MatrixError `errcode` / `status`. */
-async function refused(promise, errcode, status, what) {
-    await assert.rejects(
-        promise,
-        (err) => {
-            assert.ok(err instanceof sdk.MatrixError, `${what}: not a MatrixError: ${err}`);
-            assert.equal(err.errcode, errcode, `${what}: ${err.message}`);
-            assert.equal(err.httpStatus, status, `${what}: ${err.message}`);
-            return true;
-        },
-        what,
-    );
-    ok(`refused with ${status} ${errcode}: ${what}`);
-}
-
-/**
- * Registers `username` through the SDK's user-interactive auth driver,
- * which answers the server's 401 (flows + session) with the m.login.dummy
- * stage on its own.
- */
-async function register(username) {
-    const anonymous = sdk.createClient({ baseUrl });
-    const submitted = [];
-    const uia = new sdk.InteractiveAuth({
-        matrixClient: anonymous,
-        supportedStages: [sdk.AuthType.Dummy],
-        doRequest: (auth) => {
-            submitted.push(auth);
-            return anonymous.registerRequest({
-                username,
-                password: PASSWORD,
-                auth: auth ?? undefined,
-                initial_device_display_name: "js-sdk registration",
-            });
-        },
-        stateUpdated: (stage, status) => {
-            throw new Error(`registration asked for stage ${stage}: ${JSON.stringify(status)}`);
-        },
-        requestEmailToken: () => Promise.reject(new Error("no e-mail stage expected")),
-    });
-    const registered = await uia.attemptAuth();
-    assert.equal(submitted.length, 2, "one request without auth, one with the dummy stage");
-    assert.equal(submitted[0], null);
-    assert.equal(submitted[1].type, "m.login.dummy");
-    assert.ok(submitted[1].session, "the dummy stage carries the server's session");
-    assert.match(registered.user_id, new RegExp(`^@${username}:`));
-    assert.ok(registered.access_token && registered.device_id, "registration logged in");
-    ok(`register ${registered.user_id}: 401 with flows, then m.login.dummy with the session`);
-    return registered;
-}
-
-/** Logs `username` in with their password; returns a client with the new token. */
-async function login(username) {
-    const anonymous = sdk.createClient({ baseUrl });
-    const flows = await anonymous.loginFlows();
-    assert.ok(
-        flows.flows.some((flow) => flow.type === "m.login.password"),
-        `password login offered: ${JSON.stringify(flows)}`,
-    );
-    const response = await anonymous.loginRequest({
-        type: "m.login.password",
-        identifier: { type: "m.id.user", user: username },
-        password: PASSWORD,
-        initial_device_display_name: "js-sdk",
-    });
-    const client = sdk.createClient({
-        baseUrl,
-        accessToken: response.access_token,
-        userId: response.user_id,
-        deviceId: response.device_id,
-    });
-    const whoami = await client.whoami();
-    assert.equal(whoami.user_id, response.user_id);
-    assert.equal(whoami.device_id, response.device_id);
-    ok(`login ${username} with password; whoami says ${whoami.user_id} on device ${whoami.device_id}`);
-    return client;
-}
-
-/**
- * Resolves with the arguments of the first `event` that `emitter` emits
- * and `test` accepts (listening from now on); rejects after `ms`
- * milliseconds, saying it waited for `what`.
- */
-function waitFor(emitter, event, test, what, ms = WAIT_MS) {
-    return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-            emitter.off(event, listener);
-            reject(new Error(`no ${event} within ${ms} ms: waited for ${what}`));
-        }, ms);
-        function listener(...args) {
-            let matched;
-            try {
-                matched = test(...args);
-            } catch (err) {
-                matched = err;
-            }
-            if (!matched) return;
-            clearTimeout(timer);
-            emitter.off(event, listener);
-            if (matched instanceof Error) reject(matched);
-            else resolve(args);
-        }
-        emitter.on(event, listener);
-    });
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Resolves once `test()` holds, checking every 50 ms; rejects after `ms`. */
-async function until(test, what, ms = WAIT_MS) {
-    const deadline = Date.now() + ms;
-    while (!test()) {
-        if (Date.now() > deadline) {
-            throw new Error(`not within ${ms} ms: waited for ${what}`);
-        }
-        await sleep(50);
-    }
-}
-
-/**
- * Starts `client`'s /sync loop and waits for the PREPARED sync state (the
- * initial sync processed); on timeout says which state it was in instead.
- */
-async function startSyncing(client, opts) {
-    const states = [];
-    const record = (state, _previous, data) => {
-        states.push(data?.error ? `${state} (${data.error.errcode ?? ""} ${data.error.message})` : state);
-    };
-    client.on(sdk.ClientEvent.Sync, record);
-    const prepared = waitFor(
-        client,
-        sdk.ClientEvent.Sync,
-        (state) => state === sdk.SyncState.Prepared,
-        `${client.getUserId()}'s sync state PREPARED`,
-    ).catch((err) => {
-        err.message += `; sync states so far: ${states.join(", ") || "none"}`;
-        throw err;
-    });
-    try {
-        await client.startClient(opts);
-        await prepared;
-    } finally {
-        client.off(sdk.ClientEvent.Sync, record);
-    }
-}
+const baseUrl = baseUrlFromArgs("node script.mjs <client_url>");
+const register = (username) => registerAt(baseUrl, username);
+const login = (username) => loginAt(baseUrl, username);
 
 /** Pages through /messages with `limit` per page; returns events and page count. */
 async function paginate(client, roomId, dir, limit) {
@@ -595,14 +446,7 @@ async function main() {
     await carol.logout();
     await refused(carol.whoami(), "M_UNKNOWN_TOKEN", 401, "whoami after logout");
 
-    console.log(`all ${checks} checks passed`);
+    console.log(`all ${passed()} checks passed`);
 }
 
-main().then(
-    () => process.exit(0),
-    (err) => {
-        console.error("FAILED:", err);
-        if (err?.data) console.error("server said:", JSON.stringify(err.data));
-        process.exit(1);
-    },
-);
+run(main);

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod js_sdk;
 pub mod process;
 
 use hanse_sdk::{Client, LoginInfo, Method};
