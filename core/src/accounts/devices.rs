@@ -20,7 +20,9 @@ impl Homeserver {
             .ok_or_else(|| Error::NotFound(format!("no device {device_id}")))
     }
 
-    /// Renames a device; `None` removes its name.
+    /// Renames a device; `None` removes its name. A new name is a device
+    /// list change: /keys/query shows it to others as the device's
+    /// `device_display_name`.
     pub async fn rename_device(
         &self,
         user_id: &UserId,
@@ -30,11 +32,16 @@ impl Homeserver {
         if display_name.is_some_and(|name| name.len() > super::MAX_DEVICE_FIELD_BYTES) {
             return Err(Error::InvalidParam("the device name is too long".into()));
         }
-        if !self
-            .store
-            .set_device_display_name(user_id.as_str(), device_id, display_name)
-            .await?
-        {
+        let user = user_id.as_str();
+        let found = self
+            .device_list_write(&[user], async {
+                Ok(self
+                    .store
+                    .set_device_display_name(user, device_id, display_name)
+                    .await?)
+            })
+            .await?;
+        if !found {
             return Err(Error::NotFound(format!("no device {device_id}")));
         }
         Ok(())

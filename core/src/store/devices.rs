@@ -71,22 +71,34 @@ impl Store {
         Ok(row.as_ref().map(device_from_row))
     }
 
-    /// Sets the display name; `false` when there is no such device.
+    /// Sets the display name: whether the device exists, and the device
+    /// list change recorded when the name changed.
     pub async fn set_device_display_name(
         &self,
         user_id: &str,
         device_id: &str,
         display_name: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let updated = self
+    ) -> Result<(bool, Option<i64>), StoreError> {
+        let row = self
             .client()
             .await?
-            .cached_execute(
-                "UPDATE devices SET display_name = $3 WHERE user_id = $1 AND device_id = $2",
+            .cached_query_one(
+                "WITH found AS (
+                     SELECT 1 FROM devices WHERE user_id = $1 AND device_id = $2
+                 ), renamed AS (
+                     UPDATE devices SET display_name = $3
+                     WHERE user_id = $1 AND device_id = $2
+                       AND display_name IS DISTINCT FROM $3
+                     RETURNING 1
+                 ), change AS (
+                     INSERT INTO device_list_changes (user_id)
+                     SELECT $1 WHERE EXISTS (SELECT 1 FROM renamed) RETURNING stream_pos
+                 )
+                 SELECT EXISTS (SELECT 1 FROM found), (SELECT stream_pos FROM change)",
                 &[&user_id, &device_id, &display_name],
             )
             .await?;
-        Ok(updated == 1)
+        Ok((row.get(0), row.get(1)))
     }
 
     /// Deletes the devices, and with them their tokens, keys and inboxes.

@@ -581,6 +581,28 @@ async fn device_list_changes_reach_those_sharing_an_encrypted_room_only() {
     let after = sync(&bob.client, Some(&since), 0).await;
     assert!(names(&after["device_lists"]["changed"]).contains(&alice_id));
 
+    // Renaming a device is a change (others see its name in /keys/query);
+    // setting the same name again is not.
+    let rename = |name: &str| {
+        let client = alice.client.clone();
+        let path = format!("{V3}/devices/{}", alice.login.device_id);
+        let body = json!({ "display_name": name });
+        async move { client.put::<Value>(&path, &body).await.unwrap() }
+    };
+    let since = next_batch(&after);
+    rename("alice's phone").await;
+    let after = sync(&bob.client, Some(&since), 0).await;
+    assert!(names(&after["device_lists"]["changed"]).contains(&alice_id));
+    let query = bob.query(&[&alice_id]).await;
+    assert_eq!(
+        query["device_keys"][&alice_id][&alice.login.device_id]["unsigned"]["device_display_name"],
+        "alice's phone"
+    );
+    let since = next_batch(&after);
+    rename("alice's phone").await;
+    let after = sync(&bob.client, Some(&since), 0).await;
+    assert!(names(&after["device_lists"]["changed"]).is_empty());
+
     // Bob leaves: alice hears he is gone.
     let alice_since = next_batch(&sync(&alice.client, None, 0).await);
     let _: Value = bob
