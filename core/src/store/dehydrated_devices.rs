@@ -55,9 +55,13 @@ impl Store {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         tx.cached_execute(
-            "DELETE FROM devices WHERE (user_id, device_id) IN (
-                 SELECT user_id, device_id FROM dehydrated_devices WHERE user_id = $1
-             )",
+            "WITH deleted AS (
+                 DELETE FROM devices WHERE (user_id, device_id) IN (
+                     SELECT user_id, device_id FROM dehydrated_devices WHERE user_id = $1
+                 ) RETURNING device_id
+             )
+             DELETE FROM key_signatures
+             WHERE target_user_id = $1 AND target_key_id IN (SELECT device_id FROM deleted)",
             &[&user_id],
         )
         .await?;

@@ -101,7 +101,8 @@ impl Store {
         Ok((row.get(0), row.get(1)))
     }
 
-    /// Deletes the devices, and with them their tokens, keys and inboxes.
+    /// Deletes the devices, and with them their tokens, keys, inboxes and
+    /// the signatures of their keys.
     /// Returns the device list change recorded if any device went.
     pub async fn delete_devices(
         &self,
@@ -113,7 +114,11 @@ impl Store {
             .await?
             .cached_query_opt(
                 "WITH deleted AS (
-                     DELETE FROM devices WHERE user_id = $1 AND device_id = ANY($2) RETURNING 1
+                     DELETE FROM devices WHERE user_id = $1 AND device_id = ANY($2)
+                     RETURNING device_id
+                 ), signatures AS (
+                     DELETE FROM key_signatures
+                     WHERE target_user_id = $1 AND target_key_id IN (SELECT device_id FROM deleted)
                  )
                  INSERT INTO device_list_changes (user_id)
                  SELECT $1 WHERE EXISTS (SELECT 1 FROM deleted) RETURNING stream_pos",
@@ -136,7 +141,10 @@ impl Store {
             .cached_query_opt(
                 "WITH deleted AS (
                      DELETE FROM devices WHERE user_id = $1 AND device_id IS DISTINCT FROM $2
-                     RETURNING 1
+                     RETURNING device_id
+                 ), signatures AS (
+                     DELETE FROM key_signatures
+                     WHERE target_user_id = $1 AND target_key_id IN (SELECT device_id FROM deleted)
                  )
                  INSERT INTO device_list_changes (user_id)
                  SELECT $1 WHERE EXISTS (SELECT 1 FROM deleted) RETURNING stream_pos",

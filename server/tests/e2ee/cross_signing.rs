@@ -309,5 +309,41 @@ async fn cross_signing_keys_and_signatures_are_checked_and_shown_as_the_spec_say
         answer["failures"][&alice_id][public(&keys.master)]["errcode"],
         "M_INVALID_SIGNATURE"
     );
+
+    // A signature goes with the device it signs.
+    let mut laptop = Device::login(&server, "alice").await;
+    laptop.publish(&Default::default()).await;
+    let laptop_id = laptop.login.device_id.clone();
+    let mut laptop_keys =
+        alice.query(&[&alice_id]).await["device_keys"][&alice_id][&laptop_id].clone();
+    laptop_keys.as_object_mut().unwrap().remove("unsigned");
+    sign(
+        &mut laptop_keys,
+        &alice_id,
+        &keys.self_signing,
+        &public(&keys.self_signing),
+    );
+    let (_, answer) = post(
+        &alice,
+        "/keys/signatures/upload",
+        &json!({ &alice_id: { &laptop_id: laptop_keys } }),
+    )
+    .await;
+    assert_eq!(answer["failures"], json!({}));
+    let signatures_of_laptop =
+        format!("SELECT count(*) FROM key_signatures WHERE target_key_id = '{laptop_id}'");
+    assert_eq!(
+        server.query(&signatures_of_laptop).await[0].get::<_, i64>(0),
+        1
+    );
+    let _: Value = laptop
+        .client
+        .post(&format!("{V3}/logout"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        server.query(&signatures_of_laptop).await[0].get::<_, i64>(0),
+        0
+    );
     server.stop().await;
 }
