@@ -34,6 +34,19 @@ function recordingFetch(label) {
                 Object.entries(messages).map(([user, devices]) => [user, Object.keys(devices)]),
             );
         }
+        if (response.ok && method === "POST" && /\/dehydrated_device\/.+\/events$/.test(exchange.path)) {
+            // A dehydrated device's to-device messages (MSC3814): the batch
+            // asked for and the one answered. (The device ID, decoded here,
+            // may hold slashes: the js-sdk's are unpadded base64.)
+            const body = await response.clone().json();
+            exchange.sentNextBatch = JSON.parse(init.body || "{}").next_batch;
+            exchange.events = (body.events ?? []).map((event) => ({
+                type: event.type,
+                sender: event.sender,
+                algorithm: event.content?.algorithm,
+            }));
+            exchange.nextBatch = body.next_batch;
+        }
         if (!response.ok) {
             exchange.errcode = await response
                 .clone()

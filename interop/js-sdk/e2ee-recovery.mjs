@@ -5,7 +5,11 @@
 // keys; her new device reads the keys from secret storage, restores the
 // backup and decrypts what was sent before it existed; her first device
 // cross-signs the new one; and she uploads a dehydrated device, which bob's
-// client counts among hers.
+// client counts among hers. With her devices offline, bob writes in a new
+// Megolm session, whose key his client sends to the dehydrated device too;
+// her next new device rehydrates it (the dehydration key from secret
+// storage, its to-device messages from the server batch by batch until an
+// empty one) and decrypts bob's message with that key.
 //
 // Usage: node e2ee-recovery.mjs <client_url>   (e.g. http://127.0.0.1:8008)
 // Exits 0 when every check passed; prints each check as it passes.
@@ -14,6 +18,7 @@
 import assert from "node:assert/strict";
 
 import * as sdk from "matrix-js-sdk";
+import { CryptoEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
 
 import { PASSWORD, baseUrlFromArgs, ok, passed, register, run, sdkVersion, until } from "./common.mjs";
 import {
@@ -75,6 +80,119 @@ async function converse(roomId, sender, receivers, body) {
         assertDecryptedText(event, receivers[i].label, sender.userId, body);
     }
     return (await sender.client.fetchRoomEvent(roomId, eventId)).content.session_id;
+}
+
+/**
+ * bob sends a message in a fresh Megolm session while none of alice's
+ * devices is online; his client hands the session's key to her dehydrated
+ * device `dehydratedId` (Olm, /sendToDevice). Then alice logs in on a new
+ * device, takes her cross-signing keys from secret storage and rehydrates
+ * the dehydrated device (the dehydration key from secret storage, the
+ * device's to-device messages from POST .../dehydrated_device/{id}/events
+ * until an empty batch) and decrypts bob's message with the key it got.
+ * `backedUp` are the room's sessions in alice's backup `version`.
+ */
+async function rehydrate(roomId, alice, bob, dehydratedId, backedUp, version) {
+    const body = "while alice was away, from bob";
+    await bob.crypto.forceDiscardSession(roomId);
+    let mark = exchanges.length;
+    const { event_id: eventId } = await bob.client.sendTextMessage(roomId, body);
+    const session = (await bob.client.fetchRoomEvent(roomId, eventId)).content.session_id;
+    assert.ok(!backedUp.has(session), "bob's message is in a new Megolm session");
+    const sharedWith = exchanges
+        .slice(mark)
+        .filter((exchange) => exchange.label === bob.label && exchange.path.includes("/sendToDevice/m.room.encrypted/"))
+        .flatMap((exchange) => exchange.recipients[alice.userId] ?? []);
+    assert.ok(
+        sharedWith.includes(dehydratedId),
+        `bob's client sends the room key to alice's dehydrated device ${dehydratedId}: it sent to ${sharedWith}`,
+    );
+    const keys = await alice.client.http.authedRequest(sdk.Method.Get, "/room_keys/keys", { version });
+    assert.equal(keys.rooms?.[roomId]?.sessions?.[session], undefined, "no device of alice backed the new session up");
+    ok(
+        `with alice's devices offline, bob writes in a new Megolm session; his client sends its key to ` +
+            `her devices (${[...new Set(sharedWith)].join(", ")}), her dehydrated device among them`,
+    );
+
+    // alice's new device gets the message, undecryptable for now.
+    const alice3 = await cryptoDevice(baseUrl, "alice", "alice-tablet", { cryptoCallbacks });
+    const event = () => alice3.client.getRoom(roomId)?.findEventById(eventId);
+    await until(
+        () => event()?.isDecryptionFailure(),
+        "bob's message to arrive on alice's tablet, undecryptable",
+    );
+    const reason = event().decryptionFailureReason;
+
+    // Cross-signing from secret storage (startDehydration needs it), then
+    // rehydration.
+    await alice3.crypto.bootstrapCrossSigning({});
+    assert.ok(await alice3.crypto.isCrossSigningReady(), "alice's tablet is cross-signing ready");
+    const seen = [];
+    for (const name of ["RehydrationStarted", "RehydrationProgress", "RehydrationCompleted", "RehydrationError"]) {
+        // (Progress: room keys so far, to-device events so far; an error's message.)
+        alice3.client.on(CryptoEvent[name], (...args) =>
+            seen.push([name, ...args.filter((arg) => typeof arg !== "object")]),
+        );
+    }
+    mark = exchanges.length;
+    const decrypted = decryptedAt(alice3, roomId, body);
+    await alice3.crypto.startDehydration({ rehydrate: true });
+    assert.deepEqual(
+        seen.filter(([name]) => name === "RehydrationError"),
+        [],
+        "rehydration raised no error",
+    );
+    assert.equal(seen[0]?.[0], "RehydrationStarted", `rehydration started: ${JSON.stringify(seen)}`);
+    assert.equal(seen.at(-1)?.[0], "RehydrationCompleted", `rehydration completed: ${JSON.stringify(seen)}`);
+    const [, roomKeys, toDeviceCount] = seen.findLast(([name]) => name === "RehydrationProgress") ?? [];
+    assert.ok(roomKeys >= 1, `the dehydrated device received room keys: ${JSON.stringify(seen)}`);
+
+    // The device's to-device messages, batch after batch until an empty one.
+    const batches = exchanges
+        .slice(mark)
+        .filter((exchange) => exchange.label === alice3.label && exchange.path.includes("/dehydrated_device/"))
+        .filter((exchange) => exchange.path.endsWith("/events"));
+    assert.ok(batches.length >= 2, `at least one batch and the empty one: ${JSON.stringify(batches)}`);
+    for (const [i, batch] of batches.entries()) {
+        assert.equal(batch.status, 200, `POST ${batch.path} succeeded`);
+        assert.equal(batch.path, `${DEHYDRATION_PREFIX}/dehydrated_device/${dehydratedId}/events`);
+        const asked = i === 0 ? undefined : batches[i - 1].nextBatch;
+        assert.equal(batch.sentNextBatch, asked, "each request asks for the batch the previous answer named");
+        assert.equal(typeof batch.nextBatch, "string", `batch ${i} answers next_batch: ${JSON.stringify(batch)}`);
+        assert.equal(batch.events.length === 0, i === batches.length - 1, `only the last batch is empty: ${JSON.stringify(batches)}`);
+    }
+    const events = batches.flatMap((batch) => batch.events);
+    assert.equal(events.length, toDeviceCount, "the SDK counted the events the server served");
+    assert.ok(
+        events.some(
+            (event) =>
+                event.type === "m.room.encrypted" &&
+                event.sender === bob.userId &&
+                event.algorithm === "m.olm.v1.curve25519-aes-sha2",
+        ),
+        `an Olm message from bob among the dehydrated device's: ${JSON.stringify(events)}`,
+    );
+
+    // The tablet decrypts bob's message with the key the dehydrated device got.
+    const arrived = await decrypted;
+    assert.equal(arrived.getId(), eventId);
+    assertDecryptedText(arrived, alice3.label, bob.userId, body);
+
+    // startDehydration then put up a new dehydrated device in its place.
+    const replacement = await alice3.client.http.authedRequest(
+        sdk.Method.Get,
+        "/dehydrated_device",
+        undefined,
+        undefined,
+        { prefix: DEHYDRATION_PREFIX },
+    );
+    assert.notEqual(replacement.device_id, dehydratedId, "a new dehydrated device replaces the rehydrated one");
+    ok(
+        `alice's tablet (bob's message undecryptable: ${reason}) rehydrates ${dehydratedId} ` +
+            `(${batches.length} POSTs to /events, ${toDeviceCount} to-device events, ${roomKeys} room keys, ` +
+            `the last batch empty), decrypts "${body}" and uploads dehydrated device ${replacement.device_id}`,
+    );
+    alice3.client.stopClient();
 }
 
 async function main() {
@@ -231,10 +349,24 @@ async function main() {
         const devices = (await bob.crypto.getUserDeviceInfo([alice.userId])).get(alice.userId);
         return devices?.get(dehydrated.device_id)?.dehydrated === true;
     }, "bob's client to count alice's dehydrated device");
-    ok(`alice uploads a dehydrated device ${dehydrated.device_id}; bob's client lists it as dehydrated`);
+    // bob's client shares room keys with a dehydrated device only when
+    // its owner's self-signing key signed it (MSC3814).
+    await until(
+        async () => (await bob.crypto.getDeviceVerificationStatus(alice.userId, dehydrated.device_id))?.signedByOwner,
+        "bob's client to see alice's dehydrated device signed by her",
+    );
+    ok(
+        `alice uploads a dehydrated device ${dehydrated.device_id}; bob's client lists it as dehydrated ` +
+            "and signed by her",
+    );
+
+    // Rehydration: with alice's devices offline, bob writes in a new Megolm
+    // session; her client being away, only the dehydrated device gets its key.
+    for (const device of [alice, alice2]) device.client.stopClient();
+    await rehydrate(roomId, alice, bob, dehydrated.device_id, sessions, version);
 
     checkKeyRequests();
-    for (const device of [alice, alice2, bob]) device.client.stopClient();
+    bob.client.stopClient();
     console.log(`all ${passed()} checks passed`);
 }
 

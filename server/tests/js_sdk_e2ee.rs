@@ -8,7 +8,10 @@
 //!   after a logout and a leave the next room key skips them.
 //! - Recovery (interop/js-sdk/e2ee-recovery.mjs): cross-signing, secret
 //!   storage, a key backup a new device restores to read older messages,
-//!   cross-signing that device, and a dehydrated device (MSC3814).
+//!   cross-signing that device, and a dehydrated device (MSC3814): while
+//!   the user has no device online, another user's room key reaches the
+//!   dehydrated device only, and a new device rehydrates it (reading its
+//!   to-device messages until an empty batch) and decrypts with that key.
 //! - Across implementations: hanse-sdk's `EncryptedClient`, driven here,
 //!   and a js-sdk client (interop/js-sdk/e2ee-peer.mjs) converse in an
 //!   encrypted room, each decrypting the other.
