@@ -46,6 +46,7 @@ pub mod push_rules;
 pub mod redaction;
 pub mod room_versions;
 pub mod signing;
+pub mod x_matrix;
 
 pub use canonical_json::{CanonicalJsonError, CanonicalJsonObject, CanonicalJsonValue};
 pub use identifiers::{DeviceId, EventId, IdError, KeyId, RoomAlias, RoomId, ServerName, UserId};
