@@ -18,6 +18,8 @@
 //! * [`power_levels`]: [`PowerLevels`], who may do what in a room.
 //! * [`auth`]: the authorisation rules, [`auth::authorize`], and the
 //!   selection of auth events.
+//! * [`state_res`]: state resolution v2 and v2.1, [`state_res::resolve`],
+//!   which merges the states of forks of a room.
 //! * [`push_rules`]: a user's push rules, the server-default ones, and
 //!   which rule decides whether an event notifies them.
 //!
@@ -46,6 +48,7 @@ pub mod push_rules;
 pub mod redaction;
 pub mod room_versions;
 pub mod signing;
+pub mod state_res;
 
 pub use canonical_json::{CanonicalJsonError, CanonicalJsonObject, CanonicalJsonValue};
 pub use identifiers::{DeviceId, EventId, IdError, KeyId, RoomAlias, RoomId, ServerName, UserId};
