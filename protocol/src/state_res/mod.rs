@@ -96,3 +96,6 @@ fn power_events_with_auth_chains(
     }
     Ok(selected)
 }
+
+#[cfg(test)]
+mod tests;
