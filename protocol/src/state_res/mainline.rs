@@ -43,7 +43,7 @@ pub(super) fn sort(
 }
 
 /// The mainline of `power_levels`, each event mapped to its index.
-fn mainline_indices(
+pub(super) fn mainline_indices(
     power_levels: Option<&EventId>,
     events: &(impl EventSource + ?Sized),
 ) -> Result<BTreeMap<EventId, usize>, StateResError> {
