@@ -29,7 +29,9 @@ fn keys_agreed_on_by_every_set_are_unconflicted() {
     )
     .unwrap();
     assert_eq!(conflicts.unconflicted, dag.base_with(&[]));
-    assert!(!conflicts.unconflicted.contains_key(&key("m.room.member", CAROL)));
+    assert!(!conflicts
+        .unconflicted
+        .contains_key(&key("m.room.member", CAROL)));
     // Carol's join is conflicted although no set disagrees on its value:
     // the other set has no entry for her. Bob's join is also in the auth
     // difference, being in the auth chain of his leave only.
@@ -62,12 +64,8 @@ fn auth_difference_holds_what_only_some_auth_chains_have() {
     // has the topic in its state, and Bob's join and promotion only in its
     // auth chain. So are the join rules, cited by Bob's join: that both
     // sets hold them in their state does not matter.
-    let conflicts = Conflicts::find(
-        &[dag.base_with(&[]), dag.base_with(&[&topic])],
-        &dag,
-        false,
-    )
-    .unwrap();
+    let conflicts =
+        Conflicts::find(&[dag.base_with(&[]), dag.base_with(&[&topic])], &dag, false).unwrap();
     assert_eq!(
         conflicts.full_conflicted_set,
         set(&[&topic, &bob_join, &promote_bob, &dag.join_rules])

@@ -57,7 +57,11 @@ fn the_state_overrides_what_the_event_cites() {
     );
     let by_bob = topic(&mut dag, BOB, &[&bob_join, &promote_bob]);
 
-    let promoted = apply(&dag, dag.base_with(&[&promote_bob, &bob_join]), &[by_bob.clone()]);
+    let promoted = apply(
+        &dag,
+        dag.base_with(&[&promote_bob, &bob_join]),
+        &[by_bob.clone()],
+    );
     assert_eq!(promoted.get(&key("m.room.topic", "")), Some(&by_bob));
     let demoted = apply(&dag, dag.base_with(&[&demote_bob, &bob_join]), &[by_bob]);
     assert_eq!(demoted.get(&key("m.room.topic", "")), None);
