@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{key, Dag, ALICE, BOB};
+use super::{key, Dag, ALICE, BOB, CAROL};
 use crate::identifiers::EventId;
 use crate::room_versions::RoomVersionId;
 use crate::state_res::{resolve, StateResError};
@@ -64,6 +64,59 @@ fn v2_1_checks_conflicted_events_without_the_unconflicted_state() {
         assert_eq!(
             resolved.get(&key("m.room.power_levels", "")),
             Some(&demote_bob),
+            "{version}"
+        );
+    }
+}
+
+/// Alice's power levels went `first` → `middle` (making Carol a moderator)
+/// → `last` (Carol's own change). One fork holds `first`, the other
+/// `last`; both have Carol's join, which cites `middle`, so `middle` is in
+/// neither the conflicted state set nor the auth difference. v2 replays
+/// only `first` and `last`, checks Carol's change against `first`, where
+/// she has no power, and keeps `first`. v2.1 replays `middle` too, being
+/// in the conflicted state subgraph, and keeps `last`.
+#[test]
+fn v2_1_replays_the_conflicted_state_subgraph() {
+    for (version, expect_last) in [
+        (RoomVersionId::V10, false),
+        (RoomVersionId::V11, false),
+        (RoomVersionId::V12, true),
+    ] {
+        let mut dag = Dag::new(version);
+        let alice_join = dag.alice_join.clone();
+        let first = dag.state(
+            ALICE,
+            "m.room.power_levels",
+            "",
+            dag.levels(&[(BOB, 50)]),
+            &[&alice_join, &dag.power_levels.clone()],
+        );
+        let middle = dag.state(
+            ALICE,
+            "m.room.power_levels",
+            "",
+            dag.levels(&[(BOB, 50), (CAROL, 50)]),
+            &[&alice_join, &first],
+        );
+        let carol_join = dag.member(CAROL, CAROL, "join", &[&middle, &dag.join_rules.clone()]);
+        let mut content = dag.levels(&[(BOB, 50), (CAROL, 50)]);
+        content["events"] = json!({"m.room.topic": 50});
+        let last = dag.state(
+            CAROL,
+            "m.room.power_levels",
+            "",
+            content,
+            &[&carol_join, &middle],
+        );
+        let resolved = dag.resolve(&[
+            dag.base_with(&[&first, &carol_join]),
+            dag.base_with(&[&last, &carol_join]),
+        ]);
+        let expected = if expect_last { &last } else { &first };
+        assert_eq!(
+            resolved.get(&key("m.room.power_levels", "")),
+            Some(expected),
             "{version}"
         );
     }
