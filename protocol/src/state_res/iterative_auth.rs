@@ -21,6 +21,8 @@ pub(super) fn apply(
 ) -> Result<StateMap, StateResError> {
     for id in sorted {
         let pdu = fetch(events, id)?;
+        // Only a state event has a place in the state; a message event
+        // named by mistake in a state set changes nothing.
         let Some(state_key) = pdu.state_key() else {
             continue;
         };

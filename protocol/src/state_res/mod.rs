@@ -5,11 +5,11 @@
 //! read events and their rejection status from, and runs the
 //! specification's five steps:
 //!
-//! 1. split the sets into [`conflicts`] and sort the power events among them
-//!    with the [`power_ordering`];
-//! 2. replay them through the [`iterative_auth`] checks, from the
+//! 1. split the sets into `conflicts` and sort the power events among them
+//!    with the `power_ordering`;
+//! 2. replay them through the `iterative_auth` checks, from the
 //!    unconflicted state (v2) or from an empty state (v2.1);
-//! 3. sort the remaining conflicted events by [`mainline`] position under
+//! 3. sort the remaining conflicted events by `mainline` position under
 //!    the power levels resolved so far;
 //! 4. replay those on top;
 //! 5. put the unconflicted state back over the result.
@@ -48,19 +48,19 @@ pub fn resolve(
     state_sets: &[StateMap],
     events: &(impl EventSource + ?Sized),
 ) -> Result<StateMap, StateResError> {
-    let starts_empty = match version.state_resolution {
+    let is_v2_1 = match version.state_resolution {
         StateResolutionVersion::V1 => return Err(StateResError::UnsupportedAlgorithm),
         StateResolutionVersion::V2 => false,
         StateResolutionVersion::V2_1 => true,
     };
-    let conflicts = Conflicts::find(state_sets, events, starts_empty)?;
+    let conflicts = Conflicts::find(state_sets, events, is_v2_1)?;
     if conflicts.full_conflicted_set.is_empty() {
         return Ok(conflicts.unconflicted);
     }
 
     let power_events = power_events_with_auth_chains(&conflicts.full_conflicted_set, events)?;
     let sorted_power_events = power_ordering::sort(&power_events, version, events)?;
-    let initial = if starts_empty {
+    let initial = if is_v2_1 {
         StateMap::new()
     } else {
         conflicts.unconflicted.clone()

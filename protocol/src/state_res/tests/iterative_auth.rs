@@ -60,7 +60,7 @@ fn the_state_overrides_what_the_event_cites() {
     let promoted = apply(
         &dag,
         dag.base_with(&[&promote_bob, &bob_join]),
-        &[by_bob.clone()],
+        std::slice::from_ref(&by_bob),
     );
     assert_eq!(promoted.get(&key("m.room.topic", "")), Some(&by_bob));
     let demoted = apply(&dag, dag.base_with(&[&demote_bob, &bob_join]), &[by_bob]);
@@ -75,7 +75,7 @@ fn missing_entries_come_from_the_cited_auth_events() {
         let by_alice = topic(&mut dag, ALICE, &[&alice_join, &power_levels]);
         // From version 12 the create event is not cited: it is found
         // through the room ID.
-        let resolved = apply(&dag, StateMap::new(), &[by_alice.clone()]);
+        let resolved = apply(&dag, StateMap::new(), std::slice::from_ref(&by_alice));
         assert_eq!(resolved, dag.state_map(&[&by_alice]), "{version}");
     }
 }
