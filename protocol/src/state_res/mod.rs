@@ -5,12 +5,13 @@
 //! read events and their rejection status from, and runs the
 //! specification's five steps:
 //!
-//! 1. split the sets into `conflicts` and sort the power events among them
-//!    with the `power_ordering`;
-//! 2. replay them through the `iterative_auth` checks, from the
-//!    unconflicted state (v2) or from an empty state (v2.1);
-//! 3. sort the remaining conflicted events by `mainline` position under
-//!    the power levels resolved so far;
+//! 1. split the sets into the unconflicted state and the full conflicted
+//!    set (`conflicts`), and sort the power events among the latter by the
+//!    reverse topological power ordering (`power_ordering`);
+//! 2. replay them through the iterative auth checks (`iterative_auth`),
+//!    from the unconflicted state (v2) or from an empty state (v2.1);
+//! 3. sort the remaining conflicted events by their position on the
+//!    mainline of the power levels resolved so far (`mainline`);
 //! 4. replay those on top;
 //! 5. put the unconflicted state back over the result.
 

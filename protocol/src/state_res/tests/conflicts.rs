@@ -2,16 +2,11 @@
 //! conflicted state set, the auth difference and the conflicted state
 //! subgraph.
 
-use std::collections::BTreeSet;
-
-use super::{key, Dag, ALICE, BOB, CAROL};
+use super::{event_set, key, Dag, ALICE, BOB, CAROL};
 use crate::identifiers::EventId;
 use crate::room_versions::RoomVersionId;
 use crate::state_res::conflicts::{conflicted_subgraph, Conflicts};
-
-fn set(ids: &[&EventId]) -> BTreeSet<EventId> {
-    ids.iter().map(|id| (*id).clone()).collect()
-}
+use crate::state_res::StateMap;
 
 #[test]
 fn keys_agreed_on_by_every_set_are_unconflicted() {
@@ -37,7 +32,7 @@ fn keys_agreed_on_by_every_set_are_unconflicted() {
     // difference, being in the auth chain of his leave only.
     assert_eq!(
         conflicts.full_conflicted_set,
-        set(&[&bob_join, &carol_join, &bob_leave])
+        event_set(&[&bob_join, &carol_join, &bob_leave])
     );
 }
 
@@ -68,14 +63,14 @@ fn auth_difference_holds_what_only_some_auth_chains_have() {
         Conflicts::find(&[dag.base_with(&[]), dag.base_with(&[&topic])], &dag, false).unwrap();
     assert_eq!(
         conflicts.full_conflicted_set,
-        set(&[&topic, &bob_join, &promote_bob, &dag.join_rules])
+        event_set(&[&topic, &bob_join, &promote_bob, &dag.join_rules])
     );
 }
 
 /// Power levels that went `first` → `middle` → `last`, with the two forks
 /// holding `first` and `last` and both citing `middle` elsewhere, so that
 /// `middle` is in neither the conflicted state set nor the auth difference.
-fn chain_through_shared_event() -> (Dag, [EventId; 3], Vec<crate::state_res::StateMap>) {
+fn chain_through_shared_event() -> (Dag, [EventId; 3], Vec<StateMap>) {
     let mut dag = Dag::new(RoomVersionId::V12);
     let alice_join = dag.alice_join.clone();
     let first = dag.state(
@@ -111,9 +106,12 @@ fn chain_through_shared_event() -> (Dag, [EventId; 3], Vec<crate::state_res::Sta
 fn conflicted_subgraph_adds_events_between_conflicted_ones() {
     let (dag, [first, middle, last], state_sets) = chain_through_shared_event();
     let without = Conflicts::find(&state_sets, &dag, false).unwrap();
-    assert_eq!(without.full_conflicted_set, set(&[&first, &last]));
+    assert_eq!(without.full_conflicted_set, event_set(&[&first, &last]));
     let with = Conflicts::find(&state_sets, &dag, true).unwrap();
-    assert_eq!(with.full_conflicted_set, set(&[&first, &middle, &last]));
+    assert_eq!(
+        with.full_conflicted_set,
+        event_set(&[&first, &middle, &last])
+    );
 }
 
 #[test]
@@ -123,16 +121,16 @@ fn conflicted_subgraph_leaves_out_events_off_the_paths() {
     // create event below everything: reachable, but leading to no
     // conflicted event.
     assert_eq!(
-        conflicted_subgraph(&set(&[&first, &last]), &dag).unwrap(),
-        set(&[&first, &middle, &last])
+        conflicted_subgraph(&event_set(&[&first, &last]), &dag).unwrap(),
+        event_set(&[&first, &middle, &last])
     );
     assert_eq!(
-        conflicted_subgraph(&set(&[&middle, &last]), &dag).unwrap(),
-        set(&[&middle, &last])
+        conflicted_subgraph(&event_set(&[&middle, &last]), &dag).unwrap(),
+        event_set(&[&middle, &last])
     );
     // A single conflicted event is its own subgraph.
     assert_eq!(
-        conflicted_subgraph(&set(&[&last]), &dag).unwrap(),
-        set(&[&last])
+        conflicted_subgraph(&event_set(&[&last]), &dag).unwrap(),
+        event_set(&[&last])
     );
 }

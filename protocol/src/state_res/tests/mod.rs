@@ -220,6 +220,11 @@ impl Dag {
     }
 }
 
+/// The set of events `ids`.
+fn event_set(ids: &[&EventId]) -> BTreeSet<EventId> {
+    ids.iter().map(|id| (*id).clone()).collect()
+}
+
 /// The key of a state event in a [`StateMap`].
 fn key(event_type: &str, state_key: &str) -> (String, String) {
     (event_type.to_owned(), state_key.to_owned())

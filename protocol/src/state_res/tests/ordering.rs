@@ -1,20 +1,16 @@
 //! The two orderings on their own: the reverse topological power ordering
 //! with its tie-breaks, and mainline positions and ordering.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{Dag, ALICE, BOB, CAROL};
+use super::{event_set, Dag, ALICE, BOB, CAROL};
 use crate::identifiers::EventId;
 use crate::power_levels::UserPowerLevel;
 use crate::room_versions::RoomVersionId;
 use crate::state_res::mainline::{self, MainlinePosition};
 use crate::state_res::power_ordering;
-
-fn set(ids: &[&EventId]) -> BTreeSet<EventId> {
-    ids.iter().map(|id| (*id).clone()).collect()
-}
 
 /// A room where Bob has level 50 and has joined, with those two events.
 fn room_with_moderator(version: RoomVersionId) -> (Dag, EventId, EventId) {
@@ -67,7 +63,8 @@ fn higher_power_goes_first_despite_later_timestamp() {
     let alice_join = dag.alice_join.clone();
     let by_bob = topic(&mut dag, 5_000, BOB, &[&bob_join, &promote_bob]);
     let by_alice = topic(&mut dag, 6_000, ALICE, &[&alice_join, &promote_bob]);
-    let sorted = power_ordering::sort(&set(&[&by_bob, &by_alice]), dag.version, &dag).unwrap();
+    let sorted =
+        power_ordering::sort(&event_set(&[&by_bob, &by_alice]), dag.version, &dag).unwrap();
     assert_eq!(sorted, [by_alice, by_bob]);
 }
 
@@ -77,7 +74,7 @@ fn equal_power_goes_by_timestamp_then_event_id() {
     let alice_join = dag.alice_join.clone();
     let late = topic(&mut dag, 7_000, ALICE, &[&alice_join, &promote_bob]);
     let early = topic(&mut dag, 6_000, ALICE, &[&alice_join, &promote_bob]);
-    let sorted = power_ordering::sort(&set(&[&late, &early]), dag.version, &dag).unwrap();
+    let sorted = power_ordering::sort(&event_set(&[&late, &early]), dag.version, &dag).unwrap();
     assert_eq!(sorted, [early.clone(), late]);
 
     let twin = dag.state_at(
@@ -88,7 +85,7 @@ fn equal_power_goes_by_timestamp_then_event_id() {
         json!({"name": "twin"}),
         &[&alice_join, &promote_bob],
     );
-    let sorted = power_ordering::sort(&set(&[&twin, &early]), dag.version, &dag).unwrap();
+    let sorted = power_ordering::sort(&event_set(&[&twin, &early]), dag.version, &dag).unwrap();
     let mut by_id = vec![early, twin];
     by_id.sort();
     assert_eq!(sorted, by_id);
@@ -109,7 +106,8 @@ fn auth_events_go_before_the_events_citing_them() {
         &[&bob_join, &promote_bob],
     );
     let by_alice = topic(&mut dag, 1_500, ALICE, &[&alice_join, &by_bob]);
-    let sorted = power_ordering::sort(&set(&[&by_alice, &by_bob]), dag.version, &dag).unwrap();
+    let sorted =
+        power_ordering::sort(&event_set(&[&by_alice, &by_bob]), dag.version, &dag).unwrap();
     assert_eq!(sorted, [by_bob, by_alice]);
 }
 
@@ -159,7 +157,7 @@ fn mainline_ordering_puts_older_branches_first_then_timestamp_then_id() {
     let new_late = topic(&mut dag, 6_000, ALICE, &[&alice_join, &promote_bob]);
     let unrelated = topic(&mut dag, 9_500, ALICE, &[&alice_join]);
     let sorted = mainline::sort(
-        &set(&[&new_late, &unrelated, &new_early, &old_branch]),
+        &event_set(&[&new_late, &unrelated, &new_early, &old_branch]),
         Some(&promote_bob),
         &dag,
     )
@@ -174,7 +172,8 @@ fn mainline_ordering_puts_older_branches_first_then_timestamp_then_id() {
         json!({"name": "twin"}),
         &[&alice_join, &promote_bob],
     );
-    let sorted = mainline::sort(&set(&[&twin, &new_early]), Some(&promote_bob), &dag).unwrap();
+    let sorted =
+        mainline::sort(&event_set(&[&twin, &new_early]), Some(&promote_bob), &dag).unwrap();
     let mut by_id = vec![new_early, twin];
     by_id.sort();
     assert_eq!(sorted, by_id);
@@ -186,6 +185,6 @@ fn without_resolved_power_levels_every_position_is_unrelated() {
     let alice_join = dag.alice_join.clone();
     let late = topic(&mut dag, 6_000, ALICE, &[&alice_join, &promote_bob]);
     let early = topic(&mut dag, 5_000, ALICE, &[&alice_join]);
-    let sorted = mainline::sort(&set(&[&late, &early]), None, &dag).unwrap();
+    let sorted = mainline::sort(&event_set(&[&late, &early]), None, &dag).unwrap();
     assert_eq!(sorted, [early, late]);
 }
