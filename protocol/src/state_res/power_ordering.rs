@@ -17,6 +17,10 @@ use super::StateResError;
 /// its members, taking the smallest ready event at each step by: greater
 /// sender power level, then smaller `origin_server_ts`, then smaller event
 /// ID.
+///
+/// Events on an `auth_events` cycle never become ready and are left out.
+/// Hash-based event IDs make cycles impossible; with server-assigned ones
+/// (room version 2) only a malicious server could build one.
 pub(super) fn sort(
     set: &BTreeSet<EventId>,
     version: &RoomVersion,

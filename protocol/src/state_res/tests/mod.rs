@@ -5,6 +5,7 @@ mod classic;
 mod conflicts;
 mod iterative_auth;
 mod ordering;
+mod power_event;
 mod properties;
 mod versions;
 
