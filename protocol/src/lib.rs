@@ -18,8 +18,12 @@
 //! * [`power_levels`]: [`PowerLevels`], who may do what in a room.
 //! * [`auth`]: the authorisation rules, [`auth::authorize`], and the
 //!   selection of auth events.
+//! * [`state_res`]: state resolution v2 and v2.1, [`state_res::resolve`],
+//!   which merges the states of forks of a room.
 //! * [`push_rules`]: a user's push rules, the server-default ones, and
 //!   which rule decides whether an event notifies them.
+//! * [`x_matrix`]: request authentication between servers, the signed
+//!   `X-Matrix` Authorization header.
 //!
 //! Receiving a PDU typically goes: parse with
 //! [`canonical_json::object_from_slice`] (rejects duplicate keys, floats,
@@ -46,6 +50,7 @@ pub mod push_rules;
 pub mod redaction;
 pub mod room_versions;
 pub mod signing;
+pub mod state_res;
 pub mod x_matrix;
 
 pub use canonical_json::{CanonicalJsonError, CanonicalJsonObject, CanonicalJsonValue};
