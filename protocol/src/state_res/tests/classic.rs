@@ -28,14 +28,7 @@ pub(super) struct Scenario {
 pub(super) fn ban_vs_power_levels(version: RoomVersionId) -> Scenario {
     let mut dag = Dag::new(version);
     let (alice_join, join_rules) = (dag.alice_join.clone(), dag.join_rules.clone());
-    let promote_bob = dag.state(
-        ALICE,
-        "m.room.power_levels",
-        "",
-        dag.levels(&[(BOB, 50)]),
-        &[&alice_join, &dag.power_levels.clone()],
-    );
-    let bob_join = dag.member(BOB, BOB, "join", &[&promote_bob, &join_rules]);
+    let (promote_bob, bob_join) = dag.promote_and_join_bob();
     let carol_join = dag.member(CAROL, CAROL, "join", &[&promote_bob, &join_rules]);
     let ban = dag.member(BOB, CAROL, "ban", &[&promote_bob, &bob_join, &carol_join]);
     let demote_bob = dag.state(
@@ -83,14 +76,7 @@ fn topic_by_concurrently_demoted_user_is_reset() {
     for version in VERSIONS {
         let mut dag = Dag::new(version);
         let alice_join = dag.alice_join.clone();
-        let promote_bob = dag.state(
-            ALICE,
-            "m.room.power_levels",
-            "",
-            dag.levels(&[(BOB, 50)]),
-            &[&alice_join, &dag.power_levels.clone()],
-        );
-        let bob_join = dag.member(BOB, BOB, "join", &[&promote_bob, &dag.join_rules.clone()]);
+        let (promote_bob, bob_join) = dag.promote_and_join_bob();
         let alice_topic = dag.state(
             ALICE,
             "m.room.topic",

@@ -39,15 +39,7 @@ fn keys_agreed_on_by_every_set_are_unconflicted() {
 #[test]
 fn auth_difference_holds_what_only_some_auth_chains_have() {
     let mut dag = Dag::new(RoomVersionId::V10);
-    let alice_join = dag.alice_join.clone();
-    let promote_bob = dag.state(
-        ALICE,
-        "m.room.power_levels",
-        "",
-        dag.levels(&[(BOB, 50)]),
-        &[&alice_join, &dag.power_levels.clone()],
-    );
-    let bob_join = dag.member(BOB, BOB, "join", &[&promote_bob, &dag.join_rules.clone()]);
+    let (promote_bob, bob_join) = dag.promote_and_join_bob();
     let topic = dag.state(
         BOB,
         "m.room.topic",

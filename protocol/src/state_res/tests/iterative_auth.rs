@@ -40,14 +40,7 @@ fn allowed_events_replace_entries_and_refused_ones_are_skipped() {
 fn the_state_overrides_what_the_event_cites() {
     let mut dag = Dag::new(RoomVersionId::V10);
     let alice_join = dag.alice_join.clone();
-    let promote_bob = dag.state(
-        ALICE,
-        "m.room.power_levels",
-        "",
-        dag.levels(&[(BOB, 50)]),
-        &[&alice_join, &dag.power_levels.clone()],
-    );
-    let bob_join = dag.member(BOB, BOB, "join", &[&promote_bob, &dag.join_rules.clone()]);
+    let (promote_bob, bob_join) = dag.promote_and_join_bob();
     let demote_bob = dag.state(
         ALICE,
         "m.room.power_levels",

@@ -182,6 +182,25 @@ impl Dag {
         )
     }
 
+    /// Alice raises Bob to power level 50, then Bob joins: the start of
+    /// most conflicts below. Returns (the power levels, Bob's join).
+    fn promote_and_join_bob(&mut self) -> (EventId, EventId) {
+        let (alice_join, power_levels, join_rules) = (
+            self.alice_join.clone(),
+            self.power_levels.clone(),
+            self.join_rules.clone(),
+        );
+        let promote_bob = self.state(
+            ALICE,
+            "m.room.power_levels",
+            "",
+            self.levels(&[(BOB, 50)]),
+            &[&alice_join, &power_levels],
+        );
+        let bob_join = self.member(BOB, BOB, "join", &[&promote_bob, &join_rules]);
+        (promote_bob, bob_join)
+    }
+
     /// Lets `user` join under the initial power levels and join rules.
     fn join(&mut self, user: &str) -> EventId {
         let auth = [self.power_levels.clone(), self.join_rules.clone()];

@@ -15,14 +15,7 @@ use crate::state_res::power_ordering;
 /// A room where Bob has level 50 and has joined, with those two events.
 fn room_with_moderator(version: RoomVersionId) -> (Dag, EventId, EventId) {
     let mut dag = Dag::new(version);
-    let promote_bob = dag.state(
-        ALICE,
-        "m.room.power_levels",
-        "",
-        dag.levels(&[(BOB, 50)]),
-        &[&dag.alice_join.clone(), &dag.power_levels.clone()],
-    );
-    let bob_join = dag.member(BOB, BOB, "join", &[&promote_bob, &dag.join_rules.clone()]);
+    let (promote_bob, bob_join) = dag.promote_and_join_bob();
     (dag, promote_bob, bob_join)
 }
 

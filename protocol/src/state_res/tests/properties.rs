@@ -146,16 +146,8 @@ fn play_fork(dag: &mut Dag, mut state: StateMap, actions: &[(Action, i64)]) -> S
 /// three forks of it.
 fn forks(version: RoomVersionId, actions: &[Vec<(Action, i64)>]) -> (Dag, Vec<StateMap>) {
     let mut dag = Dag::new(version);
-    let alice_join = dag.alice_join.clone();
-    let promote_bob = dag.state(
-        ALICE,
-        "m.room.power_levels",
-        "",
-        dag.levels(&[(BOB, 50)]),
-        &[&alice_join, &dag.power_levels.clone()],
-    );
     let join_rules = dag.join_rules.clone();
-    let bob_join = dag.member(BOB, BOB, "join", &[&promote_bob, &join_rules]);
+    let (promote_bob, bob_join) = dag.promote_and_join_bob();
     let carol_join = dag.member(CAROL, CAROL, "join", &[&promote_bob, &join_rules]);
     let base = dag.base_with(&[&promote_bob, &bob_join, &carol_join]);
     let states = actions

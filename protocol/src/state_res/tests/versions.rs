@@ -21,14 +21,7 @@ fn v2_1_checks_conflicted_events_without_the_unconflicted_state() {
     ] {
         let mut dag = Dag::new(version);
         let alice_join = dag.alice_join.clone();
-        let promote_bob = dag.state(
-            ALICE,
-            "m.room.power_levels",
-            "",
-            dag.levels(&[(BOB, 50)]),
-            &[&alice_join, &dag.power_levels.clone()],
-        );
-        let bob_join = dag.member(BOB, BOB, "join", &[&promote_bob, &dag.join_rules.clone()]);
+        let (promote_bob, bob_join) = dag.promote_and_join_bob();
         let demote_bob = dag.state(
             ALICE,
             "m.room.power_levels",
