@@ -249,19 +249,7 @@ impl Homeserver {
     /// GET /room_keys/version[/{version}]: the current or the named
     /// version.
     pub async fn backup_version(&self, session: &Session, version: Option<&str>) -> Result<Value> {
-        let number = match version {
-            None => None,
-            Some(version) => Some(parse_version(version).ok_or_else(|| unknown_version(version))?),
-        };
-        let row = self
-            .store
-            .backup_version(session.user_id.as_str(), number)
-            .await?;
-        match (row, version) {
-            (Some(row), _) => version_json(&row),
-            (None, Some(version)) => Err(unknown_version(version)),
-            (None, None) => Err(no_backup()),
-        }
+        version_json(&self.live_version(session.user_id.as_str(), version).await?)
     }
 
     /// PUT /room_keys/version/{version}: only auth_data changes.
@@ -283,11 +271,7 @@ impl Homeserver {
             }
         }
         let user = session.user_id.as_str();
-        let current = self
-            .store
-            .backup_version(user, Some(number))
-            .await?
-            .ok_or_else(|| unknown_version(version))?;
+        let current = self.live_version(user, Some(version)).await?;
         if current.algorithm != algorithm {
             return Err(Error::InvalidParam(format!(
                 "a backup's algorithm cannot change (it is {})",
@@ -349,7 +333,7 @@ impl Homeserver {
         path: BackupPath<'_>,
     ) -> Result<Value> {
         let user = session.user_id.as_str();
-        let number = self.live_version(user, version).await?;
+        let number = self.live_version(user, version).await?.version;
         let keys = self.store.backup_keys(user, number, path.scope()).await?;
         let mut rooms: Map<String, Value> = Map::new();
         for key in keys {
@@ -401,17 +385,16 @@ impl Homeserver {
         }
     }
 
-    /// The number of a live version named by the client, or of the
-    /// current one.
-    async fn live_version(&self, user: &str, version: Option<&str>) -> Result<i64> {
+    /// A live version named by the client, or the current one.
+    async fn live_version(&self, user: &str, version: Option<&str>) -> Result<BackupVersionRow> {
         let number = match version {
             None => None,
             Some(version) => Some(parse_version(version).ok_or_else(|| unknown_version(version))?),
         };
-        match self.store.backup_version(user, number).await? {
-            Some(row) => Ok(row.version),
-            None => Err(version.map_or_else(no_backup, unknown_version)),
-        }
+        self.store
+            .backup_version(user, number)
+            .await?
+            .ok_or_else(|| version.map_or_else(no_backup, unknown_version))
     }
 }
 

@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use hanse_protocol::canonical_json::{object_from_json, object_from_str, CanonicalJsonObject};
+use hanse_protocol::canonical_json::{
+    object_from_json, object_from_str, CanonicalJsonObject, CanonicalJsonValue,
+};
 use hanse_protocol::identifiers::UserId;
 use hanse_protocol::signing::{verify_ed25519_json, verifying_key_from_base64, VerifyingKey};
 use serde_json::{json, Map, Value};
@@ -40,8 +42,7 @@ impl CheckedKey {
     }
 
     fn canonical(&self) -> String {
-        hanse_protocol::canonical_json::CanonicalJsonValue::Object(self.object.clone())
-            .to_canonical_string()
+        CanonicalJsonValue::Object(self.object.clone()).to_canonical_string()
     }
 }
 
@@ -234,10 +235,6 @@ impl Homeserver {
             .keys
             .iter()
             .map(|key| (key.usage, key.key_id(), key.canonical()))
-            .collect();
-        let rows: Vec<(&str, &str, &str)> = rows
-            .iter()
-            .map(|(usage, key_id, json)| (*usage, key_id.as_str(), json.as_str()))
             .collect();
         self.device_list_write(&[user], async {
             let position = self.store.set_cross_signing_keys(user, &rows).await?;

@@ -58,7 +58,7 @@ impl Store {
     pub async fn set_cross_signing_keys(
         &self,
         user_id: &str,
-        keys: &[(&str, &str, &str)],
+        keys: &[(&str, String, String)],
     ) -> Result<i64, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
