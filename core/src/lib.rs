@@ -12,6 +12,7 @@ mod outbound;
 pub mod presence;
 pub mod push;
 pub mod rate_limits;
+pub mod remote;
 pub mod rooms;
 pub mod settings;
 pub mod store;
@@ -48,6 +49,8 @@ pub struct Homeserver {
     pub push_delivery: Arc<push::PushDelivery>,
     /// How far devices have acknowledged their to-device inboxes.
     pub to_device_acks: Arc<e2ee::Acknowledged>,
+    /// Other servers, reached through the federation crate.
+    pub remote: Arc<dyn remote::Remote>,
 }
 
 impl Homeserver {
@@ -68,8 +71,15 @@ impl Homeserver {
             push_rule_cache: Arc::default(),
             push_delivery: Arc::default(),
             to_device_acks: Arc::default(),
+            remote: Arc::new(remote::NoFederation),
             store,
         })
+    }
+
+    /// This server with `remote` as its way to other servers.
+    pub fn with_remote(mut self, remote: Arc<dyn remote::Remote>) -> Self {
+        self.remote = remote;
+        self
     }
 }
 
