@@ -77,6 +77,17 @@ pub enum Error {
     /// A signature does not verify (400 M_INVALID_SIGNATURE).
     #[error("{0}")]
     InvalidSignature(String),
+    /// A server-server request without a valid signature (401
+    /// M_UNAUTHORIZED).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The room's version is not among those the joining server supports
+    /// (400 M_INCOMPATIBLE_ROOM_VERSION, naming it).
+    #[error("this room has version {room_version}, which the server that asked does not support")]
+    IncompatibleRoomVersion { room_version: String },
+    /// Another server refused or failed a request made for this one.
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A bug or an unexpected failure; details go to the log only.

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod clock;
 pub mod e2ee;
 mod error;
+pub mod federation;
 pub mod filters;
 mod identity;
 pub mod media;
@@ -51,6 +52,8 @@ pub struct Homeserver {
     pub to_device_acks: Arc<e2ee::Acknowledged>,
     /// Other servers, reached through the federation crate.
     pub remote: Arc<dyn remote::Remote>,
+    /// Other servers' signing keys once fetched.
+    pub server_keys: Arc<federation::ServerKeys>,
 }
 
 impl Homeserver {
@@ -72,6 +75,7 @@ impl Homeserver {
             push_delivery: Arc::default(),
             to_device_acks: Arc::default(),
             remote: Arc::new(remote::NoFederation),
+            server_keys: Arc::default(),
             store,
         })
     }

@@ -30,6 +30,7 @@ pub struct Settings {
     /// `None` lifts every rate limit.
     pub rate_limits: Option<crate::rate_limits::RateSettings>,
     pub push: PushSettings,
+    pub federation: crate::federation::FederationSettings,
 }
 
 /// How notifications are sent to push gateways.

@@ -16,6 +16,7 @@ pub enum ErrorCode {
     CannotOverwriteMedia,
     Forbidden,
     GuestAccessForbidden,
+    IncompatibleRoomVersion,
     InvalidParam,
     InvalidSignature,
     InvalidUsername,
@@ -48,6 +49,7 @@ impl ErrorCode {
             Self::CannotOverwriteMedia => "M_CANNOT_OVERWRITE_MEDIA",
             Self::Forbidden => "M_FORBIDDEN",
             Self::GuestAccessForbidden => "M_GUEST_ACCESS_FORBIDDEN",
+            Self::IncompatibleRoomVersion => "M_INCOMPATIBLE_ROOM_VERSION",
             Self::InvalidParam => "M_INVALID_PARAM",
             Self::InvalidSignature => "M_INVALID_SIGNATURE",
             Self::InvalidUsername => "M_INVALID_USERNAME",
@@ -190,6 +192,11 @@ impl From<hanse_core::Error> for MatrixError {
                 (StatusCode::FORBIDDEN, ErrorCode::WrongRoomKeysVersion)
             }
             E::InvalidSignature(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidSignature),
+            E::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            E::IncompatibleRoomVersion { .. } => {
+                (StatusCode::BAD_REQUEST, ErrorCode::IncompatibleRoomVersion)
+            }
+            E::Remote(remote) => return Self::from_remote(remote),
             E::Store(_) | E::Internal(_) => {
                 tracing::error!(%error, "request failed");
                 return Self::internal();
@@ -212,9 +219,47 @@ impl From<hanse_core::Error> for MatrixError {
                     .extra
                     .insert("current_version".into(), current_version.into());
             }
+            E::IncompatibleRoomVersion { room_version } => {
+                matrix
+                    .extra
+                    .insert("room_version".into(), room_version.into());
+            }
             _ => {}
         }
         matrix
+    }
+}
+
+impl MatrixError {
+    /// What a client hears of another server's failure: the remote's own
+    /// refusal when it means something to the client (forbidden, not
+    /// found, an unsupported room version), otherwise 502 naming the
+    /// server, so nothing of a remote's internals leaks through.
+    fn from_remote(error: &hanse_core::remote::RemoteError) -> Self {
+        use hanse_core::remote::RemoteError as R;
+        let relayed = match error {
+            R::Matrix { errcode, .. } => match errcode.as_str() {
+                "M_FORBIDDEN" => Some((StatusCode::FORBIDDEN, ErrorCode::Forbidden)),
+                "M_NOT_FOUND" => Some((StatusCode::NOT_FOUND, ErrorCode::NotFound)),
+                "M_UNSUPPORTED_ROOM_VERSION" => {
+                    Some((StatusCode::BAD_REQUEST, ErrorCode::UnsupportedRoomVersion))
+                }
+                "M_INCOMPATIBLE_ROOM_VERSION" => {
+                    Some((StatusCode::BAD_REQUEST, ErrorCode::IncompatibleRoomVersion))
+                }
+                _ => None,
+            },
+            R::NotAllowed { .. } => Some((StatusCode::FORBIDDEN, ErrorCode::Forbidden)),
+            R::Unreachable { .. } | R::InvalidResponse { .. } => None,
+        };
+        match relayed {
+            Some((status, errcode)) => Self::new(status, errcode, error.to_string()),
+            None => Self::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::Unknown,
+                error.to_string(),
+            ),
+        }
     }
 }
 

@@ -48,7 +48,7 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
 }
 
 /// Reads the whole body, refusing it once it passes the configured limit.
-fn read_body(
+pub fn read_body(
     req: &HttpRequest,
     payload: &mut Payload,
 ) -> impl std::future::Future<Output = Result<BytesMut, MatrixError>> {

@@ -44,6 +44,7 @@ pub mod event_id;
 pub mod event_signing;
 pub mod hashes;
 pub mod identifiers;
+pub mod path_segment;
 pub mod pdu;
 pub mod power_levels;
 pub mod push_rules;

@@ -5,7 +5,6 @@ mod client;
 pub mod crypto;
 pub mod encrypted;
 mod error;
-mod path_segment;
 mod rooms;
 
 pub use client::{Client, LoginInfo, Versions};

@@ -4,8 +4,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::crypto::MEGOLM_ALGORITHM;
-use crate::path_segment;
 use crate::{Client, Error};
+use hanse_protocol::path_segment;
 
 /// What a new room should be like.
 #[derive(Debug, Clone, Default)]

@@ -101,6 +101,12 @@ pub fn serve(
                 .app_data(web::Data::new(
                     settings_for_app.federation_discovery.clone(),
                 ))
+                // Replaces the clients' limit: transactions are larger.
+                .app_data(BodyLimit(
+                    settings_for_app
+                        .body_limit
+                        .max(hanse_federation::BODY_LIMIT.0),
+                ))
                 .configure(hanse_federation::routes)
         });
         match federation_tls {

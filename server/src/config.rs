@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Environment, File, FileFormat};
+use hanse_core::federation::{FederationPolicy, FederationSettings, ServerGlob, TrustedKeyServer};
 use hanse_core::rate_limits::{Rate, RateLimits, RateSettings};
 use hanse_core::{MediaSettings, PushSettings, RegistrationPolicy, UrlPreviewSettings};
+use hanse_protocol::identifiers::{KeyId, ServerName};
+use hanse_protocol::signing::verifying_key_from_base64;
 use serde::Deserialize;
 
 /// The commented default configuration.
@@ -36,6 +39,22 @@ pub struct Config {
     pub push: PushConfig,
     pub log: LogConfig,
     pub rate_limits: RateLimitsConfig,
+    pub federation: FederationConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    pub allow: Option<Vec<String>>,
+    pub deny: Option<Vec<String>>,
+    pub trusted_key_servers: Vec<TrustedKeyServerConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedKeyServerConfig {
+    pub server_name: String,
+    pub verify_keys: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,7 +179,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        hanse_protocol::identifiers::ServerName::parse(&self.server_name).map_err(|error| {
+        ServerName::parse(&self.server_name).map_err(|error| {
             ConfigError::Invalid(format!(
                 "server_name {:?} is not a valid server name: {error}",
                 self.server_name
@@ -190,6 +209,7 @@ impl Config {
                 "media.max_upload_bytes must be at least 1".into(),
             ));
         }
+        self.federation_settings()?;
         if self.max_request_body_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "max_request_body_bytes must be at least 1".into(),
@@ -245,7 +265,56 @@ impl Config {
                 give_up_after: Duration::from_secs(self.push.give_up_after_secs),
                 timeout: Duration::from_secs(self.push.timeout_secs),
             },
+            federation: self
+                .federation_settings()
+                .expect("checked when the configuration was loaded"),
         }
+    }
+
+    /// The federation policy and notaries, checked.
+    pub fn federation_settings(&self) -> Result<FederationSettings, ConfigError> {
+        let federation = &self.federation;
+        let globs = |list: &[String]| list.iter().map(|p| ServerGlob::new(p)).collect();
+        let policy = match (&federation.allow, &federation.deny) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "federation.allow and federation.deny cannot both be set: list either the                      servers to federate with or those to refuse"
+                        .into(),
+                ))
+            }
+            (Some(allow), None) => FederationPolicy::Allow(globs(allow)),
+            (None, Some(deny)) => FederationPolicy::Deny(globs(deny)),
+            (None, None) => FederationPolicy::Open,
+        };
+        let mut trusted_key_servers = Vec::new();
+        for notary in &federation.trusted_key_servers {
+            let invalid = |what: String| {
+                ConfigError::Invalid(format!(
+                    "federation.trusted_key_servers: {what} (each entry needs a server_name and                      verify_keys mapping key IDs such as \"ed25519:abc\" to unpadded base64                      public keys)"
+                ))
+            };
+            let server_name = ServerName::parse(&notary.server_name)
+                .map_err(|e| invalid(format!("{:?}: {e}", notary.server_name)))?;
+            let mut verify_keys = std::collections::BTreeMap::new();
+            for (key_id, key) in &notary.verify_keys {
+                let parsed =
+                    KeyId::parse(key_id).map_err(|e| invalid(format!("{key_id:?}: {e}")))?;
+                verifying_key_from_base64(key)
+                    .map_err(|_| invalid(format!("the key {key_id} is not an ed25519 key")))?;
+                verify_keys.insert(parsed, key.clone());
+            }
+            if verify_keys.is_empty() {
+                return Err(invalid(format!("{server_name} has no verify_keys")));
+            }
+            trusted_key_servers.push(TrustedKeyServer {
+                server_name,
+                verify_keys,
+            });
+        }
+        Ok(FederationSettings {
+            policy,
+            trusted_key_servers,
+        })
     }
 
     /// Where media files are stored.

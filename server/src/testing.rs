@@ -97,6 +97,7 @@ impl Default for TestOptions {
                 presence: true,
                 rate_limits: None,
                 push: PushSettings::default(),
+                federation: Default::default(),
             },
         }
     }

@@ -1,10 +1,11 @@
 //! Membership: invite, join, knock, leave, forget, kick, ban, unban.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use hanse_core::accounts::Session;
 use hanse_core::rooms::MembershipChange;
 use hanse_core::Homeserver;
-use hanse_http::{Json, MatrixError, OptionalJson};
+use hanse_http::{query_values, Json, MatrixError, OptionalJson};
+use hanse_protocol::identifiers::ServerName;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -72,17 +73,38 @@ async fn change_own(
 pub async fn join(
     homeserver: web::Data<Homeserver>,
     Authenticated(session): Authenticated,
+    req: HttpRequest,
     path: web::Path<String>,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<HttpResponse, MatrixError> {
-    change_own(
-        &homeserver,
-        &session,
-        &path,
-        MembershipChange::Join,
-        body.reason,
-    )
-    .await
+    let room_id = homeserver.resolve_room(&path).await?;
+    if homeserver.is_in_room(&room_id).await? {
+        return change_own(
+            &homeserver,
+            &session,
+            &path,
+            MembershipChange::Join,
+            body.reason,
+        )
+        .await;
+    }
+    // `via` replaced `server_name` in v1.12; clients send either.
+    let mut via = query_values(&req, "via")?;
+    via.extend(query_values(&req, "server_name")?);
+    let via = via
+        .iter()
+        .map(|name| {
+            ServerName::parse(name).map_err(|e| {
+                MatrixError::from(hanse_core::Error::InvalidParam(format!(
+                    "{name:?} is not a server name: {e}"
+                )))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    homeserver
+        .join_remote(&session, &room_id, &via, body.reason)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "room_id": room_id.as_str() })))
 }
 
 /// POST /knock/{roomIdOrAlias}.

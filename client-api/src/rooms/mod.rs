@@ -14,23 +14,10 @@ pub mod upgrade;
 use hanse_core::Error;
 use hanse_http::MatrixError;
 use hanse_protocol::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
-use hanse_protocol::identifiers::{EventId, RoomId, UserId};
+
 use serde_json::{Map, Value};
 
-pub(crate) fn room_id(raw: &str) -> Result<RoomId, MatrixError> {
-    RoomId::parse(raw)
-        .map_err(|e| Error::InvalidParam(format!("invalid room ID {raw:?}: {e}")).into())
-}
-
-fn event_id(raw: &str) -> Result<EventId, MatrixError> {
-    EventId::parse(raw)
-        .map_err(|e| Error::InvalidParam(format!("invalid event ID {raw:?}: {e}")).into())
-}
-
-pub(crate) fn user_id(raw: &str) -> Result<UserId, MatrixError> {
-    UserId::parse(raw)
-        .map_err(|e| Error::InvalidParam(format!("invalid user ID {raw:?}: {e}")).into())
-}
+pub(crate) use hanse_http::{event_id, room_id, user_id};
 
 /// Event content as canonical JSON: events may not carry floats or
 /// integers beyond 2^53 (M_BAD_JSON).

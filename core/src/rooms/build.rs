@@ -90,21 +90,21 @@ pub(crate) struct RoomRef {
 
 /// The room's head while a batch extends it.
 #[derive(Debug, Clone)]
-struct Head {
-    state_root: NodeNid,
-    extremities: Vec<(EventNid, EventId)>,
-    max_depth: i64,
+pub(super) struct Head {
+    pub state_root: NodeNid,
+    pub extremities: Vec<(EventNid, EventId)>,
+    pub max_depth: i64,
 }
 
 /// One transaction's worth of local events for one room.
 pub(crate) struct Batch<'a> {
-    homeserver: &'a Homeserver,
-    write: Write,
-    room: RoomRef,
-    head: Head,
-    nodes: Layered<'a>,
+    pub(super) homeserver: &'a Homeserver,
+    pub(super) write: Write,
+    pub(super) room: RoomRef,
+    pub(super) head: Head,
+    pub(super) nodes: Layered<'a>,
     /// Events persisted by this batch, not visible outside it until commit.
-    events: HashMap<EventNid, Arc<StoredEvent>>,
+    pub(super) events: HashMap<EventNid, Arc<StoredEvent>>,
     /// Events whose content this batch removed: cached copies must go.
     redacted: Vec<EventNid>,
     /// This batch's turn among the writers (see `Writers::permit`).
@@ -184,18 +184,6 @@ impl<'a> Batch<'a> {
         room_id: Option<RoomId>,
         create: EventDraft,
     ) -> Result<(Batch<'a>, RoomRef, Appended)> {
-        let permit = homeserver.rooms.writers.permit().await;
-        let write = homeserver.store.begin().await?;
-        let stream = homeserver.streams.events.begin(&homeserver.store).await?;
-        let empty = Node::empty();
-        let empty_root = write.insert_state_node(&empty).await?;
-        let mut nodes = Layered::new(&homeserver.rooms.nodes);
-        nodes.local.insert(empty_root, Arc::new(empty));
-        let head = Head {
-            state_root: empty_root,
-            extremities: Vec::new(),
-            max_depth: 0,
-        };
         let placeholder = RoomRef {
             nid: 0,
             room_id: room_id.clone().unwrap_or_else(|| {
@@ -203,17 +191,7 @@ impl<'a> Batch<'a> {
             }),
             version,
         };
-        let mut batch = Batch {
-            homeserver,
-            write,
-            room: placeholder,
-            head,
-            nodes,
-            events: HashMap::new(),
-            redacted: Vec::new(),
-            _permit: permit,
-            stream,
-        };
+        let (mut batch, empty_root) = Batch::on_empty_room(homeserver, placeholder).await?;
         let built = batch.build(create, room_id.as_ref()).await?;
         let room_id = built.pdu.room_id().clone();
         let nid = batch
@@ -228,6 +206,38 @@ impl<'a> Batch<'a> {
         let appended = batch.persist(built).await?;
         let room = batch.room.clone();
         Ok((batch, room, appended))
+    }
+
+    /// A batch on a room not stored yet, whose state is empty; returns it
+    /// and the empty state's root. `room.nid` is for the caller to set
+    /// once the room row exists.
+    pub(super) async fn on_empty_room(
+        homeserver: &'a Homeserver,
+        room: RoomRef,
+    ) -> Result<(Batch<'a>, NodeNid)> {
+        let permit = homeserver.rooms.writers.permit().await;
+        let write = homeserver.store.begin().await?;
+        let stream = homeserver.streams.events.begin(&homeserver.store).await?;
+        let empty = Node::empty();
+        let empty_root = write.insert_state_node(&empty).await?;
+        let mut nodes = Layered::new(&homeserver.rooms.nodes);
+        nodes.local.insert(empty_root, Arc::new(empty));
+        let batch = Batch {
+            homeserver,
+            write,
+            room,
+            head: Head {
+                state_root: empty_root,
+                extremities: Vec::new(),
+                max_depth: 0,
+            },
+            nodes,
+            events: HashMap::new(),
+            redacted: Vec::new(),
+            _permit: permit,
+            stream,
+        };
+        Ok((batch, empty_root))
     }
 
     /// The batch's transaction, for what else must commit with its events.
@@ -346,7 +356,7 @@ impl<'a> Batch<'a> {
             .collect())
     }
 
-    async fn events_by_nid(&self, nids: &[EventNid]) -> Result<Vec<Arc<StoredEvent>>> {
+    pub(super) async fn events_by_nid(&self, nids: &[EventNid]) -> Result<Vec<Arc<StoredEvent>>> {
         let missing: Vec<EventNid> = nids
             .iter()
             .copied()
@@ -389,45 +399,19 @@ impl<'a> Batch<'a> {
         }
         let state = self.current_state(&pairs).await?;
 
-        let mut event = CanonicalJsonObject::new();
-        let string = |s: &str| CanonicalJsonValue::String(s.to_owned());
-        let auth_events: Vec<CanonicalJsonValue> = cited
+        let auth_events: Vec<&EventId> = cited
             .iter()
             .filter_map(|pair| state.get(pair))
-            .map(|pdu| string(pdu.event_id().as_str()))
+            .map(|pdu| pdu.event_id())
             .collect();
-        let prev_events: Vec<CanonicalJsonValue> = self
-            .head
-            .extremities
-            .iter()
-            .map(|(_, id)| string(id.as_str()))
-            .collect();
-        let depth = self.head.max_depth + 1;
-        event.insert("auth_events".into(), CanonicalJsonValue::Array(auth_events));
-        event.insert("prev_events".into(), CanonicalJsonValue::Array(prev_events));
-        event.insert(
-            "depth".into(),
-            CanonicalJsonValue::integer(depth).map_err(internal)?,
-        );
-        event.insert(
-            "origin_server_ts".into(),
-            CanonicalJsonValue::integer(now_ms()).map_err(internal)?,
-        );
-        event.insert("sender".into(), string(draft.sender.as_str()));
-        event.insert("type".into(), string(&draft.event_type));
-        event.insert(
-            "content".into(),
-            CanonicalJsonValue::Object(draft.content.clone()),
-        );
-        if let Some(state_key) = &draft.state_key {
-            event.insert("state_key".into(), string(state_key));
-        }
-        if let Some(redacts) = &draft.redacts {
-            event.insert("redacts".into(), string(redacts.as_str()));
-        }
-        if let Some(room_id) = room_id {
-            event.insert("room_id".into(), string(room_id.as_str()));
-        }
+        let prev_events: Vec<&EventId> = self.head.extremities.iter().map(|(_, id)| id).collect();
+        let mut event = event_skeleton(
+            &draft,
+            room_id,
+            &auth_events,
+            &prev_events,
+            self.head.max_depth + 1,
+        )?;
         let identity = &self.homeserver.identity;
         sign_event(
             &mut event,
@@ -503,6 +487,74 @@ impl<'a> Batch<'a> {
             draft,
             redacts,
         } = built;
+        let state_before = self.head.state_root;
+        let transaction = draft.transaction.as_ref().map(|txn| {
+            (
+                txn.user_id.as_str(),
+                txn.device_id.as_str(),
+                txn.txn_id.as_str(),
+            )
+        });
+        let stored = self
+            .store_event(&pdu, state_before, EventStatus::Timeline, transaction)
+            .await?;
+        let stream_ordering = stored
+            .stream_ordering
+            .expect("timeline events have a position");
+        if let Some(key) = stored.state_key {
+            let changes = BTreeMap::from([(key, Some(stored.nid))]);
+            self.head.state_root = self
+                .write_state_changes(self.head.state_root, &changes)
+                .await?;
+            self.apply_state_effects(&pdu, stored.nid, key).await?;
+        }
+        if let Some(target) = redacts {
+            self.redact(target, stored.nid).await?;
+        }
+        self.head.extremities = vec![(stored.nid, pdu.event_id().clone())];
+        self.head.max_depth = stored.depth;
+        let event_id = pdu.event_id().clone();
+        self.remember(&stored, pdu, state_before, EventStatus::Timeline);
+        Ok(Appended {
+            event_id,
+            stream_ordering,
+        })
+    }
+
+    /// Keeps an event this batch stored, for reads within the batch (the
+    /// store's other connections do not see it before commit) and for the
+    /// caches and wake-ups after commit.
+    pub(super) fn remember(
+        &mut self,
+        row: &StoredRow,
+        pdu: Pdu,
+        state_before: NodeNid,
+        status: EventStatus<'_>,
+    ) {
+        self.events.insert(
+            row.nid,
+            Arc::new(StoredEvent {
+                nid: row.nid,
+                room_nid: self.room.nid,
+                pdu,
+                stream_ordering: row.stream_ordering.unwrap_or(0),
+                state_before,
+                redacted_by: None,
+                rejected: matches!(status, EventStatus::Rejected(_)),
+                outlier: matches!(status, EventStatus::Outlier),
+            }),
+        );
+    }
+
+    /// Inserts the event row (interning its type, sender and state key);
+    /// a timeline event gets its stream position.
+    pub(super) async fn store_event(
+        &mut self,
+        pdu: &Pdu,
+        state_before: NodeNid,
+        status: EventStatus<'_>,
+        transaction: Option<(&str, &str, &str)>,
+    ) -> Result<StoredRow> {
         let store = &self.homeserver.store;
         let interner = &self.homeserver.rooms.interner;
         let type_nid = interner.types(store, &[pdu.event_type()], true).await?[pdu.event_type()];
@@ -520,7 +572,6 @@ impl<'a> Batch<'a> {
             None => (None, None),
         };
         let json = object_to_canonical_string(pdu.as_object());
-        let state_before = self.head.state_root;
         let depth = i64::try_from(pdu.depth()).map_err(internal)?;
         let (nid, stream_ordering) = self
             .write
@@ -536,67 +587,67 @@ impl<'a> Batch<'a> {
                 relates_to_nid,
                 rel_type,
                 json: &json,
-                transaction: draft.transaction.as_ref().map(|txn| {
-                    (
-                        txn.user_id.as_str(),
-                        txn.device_id.as_str(),
-                        txn.txn_id.as_str(),
-                    )
-                }),
+                transaction,
                 now_ms: now_ms(),
+                in_timeline: matches!(status, EventStatus::Timeline),
+                outlier: matches!(status, EventStatus::Outlier),
+                rejected: match status {
+                    EventStatus::Rejected(reason) => Some(reason),
+                    _ => None,
+                },
+                soft_failed: matches!(status, EventStatus::SoftFailed),
             })
             .await?;
-        self.stream.allocated(stream_ordering);
-
-        if let Some(state_key_nid) = state_key_nid {
-            let key = StateKey {
+        if let Some(position) = stream_ordering {
+            self.stream.allocated(position);
+        }
+        Ok(StoredRow {
+            nid,
+            stream_ordering,
+            depth,
+            state_key: state_key_nid.map(|state_key_nid| StateKey {
                 type_nid,
                 state_key_nid,
-            };
-            self.head.state_root = self.set_state(key, nid).await?;
-            if pdu.event_type() == "m.room.join_rules" && pdu.state_key() == Some("") {
-                let rule = pdu
-                    .content()
-                    .get("join_rule")
-                    .and_then(CanonicalJsonValue::as_str)
-                    .unwrap_or_default();
-                self.write.set_join_rule(self.room.nid, rule).await?;
-            }
-            if pdu.event_type() == "m.room.encryption" && pdu.state_key() == Some("") {
-                self.write.set_encrypted(self.room.nid).await?;
-            }
-            if pdu.event_type() == "m.room.member" {
-                let membership = pdu
-                    .content()
-                    .get("membership")
-                    .and_then(CanonicalJsonValue::as_str)
-                    .unwrap_or_default();
+            }),
+        })
+    }
+
+    /// What a state event that entered the room's current state changes
+    /// beside the state itself: the room's join rule, its encryption flag,
+    /// and the member's row in `memberships`.
+    pub(super) async fn apply_state_effects(
+        &mut self,
+        pdu: &Pdu,
+        nid: EventNid,
+        key: StateKey,
+    ) -> Result<()> {
+        let setting = |name: &str| {
+            pdu.content()
+                .get(name)
+                .and_then(CanonicalJsonValue::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        match (pdu.event_type(), pdu.state_key()) {
+            ("m.room.join_rules", Some("")) => {
                 self.write
-                    .set_membership(self.room.nid, state_key_nid, membership, nid)
+                    .set_join_rule(self.room.nid, &setting("join_rule"))
                     .await?;
             }
+            ("m.room.encryption", Some("")) => self.write.set_encrypted(self.room.nid).await?,
+            ("m.room.member", Some(_)) => {
+                self.write
+                    .set_membership(
+                        self.room.nid,
+                        key.state_key_nid,
+                        &setting("membership"),
+                        nid,
+                    )
+                    .await?;
+            }
+            _ => {}
         }
-        if let Some(target) = redacts {
-            self.redact(target, nid).await?;
-        }
-        self.head.extremities = vec![(nid, pdu.event_id().clone())];
-        self.head.max_depth = depth;
-        let event_id = pdu.event_id().clone();
-        self.events.insert(
-            nid,
-            Arc::new(StoredEvent {
-                nid,
-                room_nid: self.room.nid,
-                pdu,
-                stream_ordering,
-                state_before,
-                redacted_by: None,
-            }),
-        );
-        Ok(Appended {
-            event_id,
-            stream_ordering,
-        })
+        Ok(())
     }
 
     /// Replaces the target's stored JSON by its redacted form.
@@ -612,13 +663,19 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    /// Writes the new state trie path for one changed key; returns the new
-    /// root.
-    async fn set_state(&mut self, key: StateKey, event: EventNid) -> Result<NodeNid> {
-        let changes = BTreeMap::from([(key, Some(event))]);
+    /// Writes the trie paths for `changes` on the state rooted at `root`;
+    /// returns the new root.
+    pub(super) async fn write_state_changes(
+        &mut self,
+        root: NodeNid,
+        changes: &BTreeMap<StateKey, Option<EventNid>>,
+    ) -> Result<NodeNid> {
+        if changes.is_empty() {
+            return Ok(root);
+        }
         let edit = self
             .nodes
-            .apply(&self.homeserver.store, self.head.state_root, &changes)
+            .apply(&self.homeserver.store, root, changes)
             .await?;
         let mut assigned = Vec::with_capacity(edit.nodes.len());
         for node in edit.nodes {
@@ -629,6 +686,135 @@ impl<'a> Batch<'a> {
         }
         Ok(edit.root.resolve(&assigned))
     }
+}
+
+/// Where a stored event stands.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum EventStatus<'a> {
+    /// In the room's timeline and its state.
+    Timeline,
+    /// Known for auth or state only; no place in the timeline.
+    Outlier,
+    /// Failed the checks; kept, never used, with the reason.
+    Rejected(&'a str),
+    /// Allowed by the state before it, not by the room's current state:
+    /// kept in the graph, shown to no one.
+    SoftFailed,
+}
+
+/// What storing an event assigned.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StoredRow {
+    pub nid: EventNid,
+    pub stream_ordering: Option<i64>,
+    pub depth: i64,
+    pub state_key: Option<StateKey>,
+}
+
+impl Homeserver {
+    /// The unsigned event `draft` would be on the room's current head, for
+    /// another server to sign (make_join), and whether the auth rules
+    /// would allow it now.
+    pub(crate) async fn event_template(
+        &self,
+        room: &RoomRef,
+        draft: &EventDraft,
+    ) -> Result<(CanonicalJsonObject, std::result::Result<(), String>)> {
+        let version = room.version.rules();
+        let head = self.store.room_head(room.nid).await?;
+        let cited = auth_types_for_event(
+            &draft.event_type,
+            draft.state_key.as_deref(),
+            &draft.sender,
+            &draft.content,
+            version,
+        );
+        let mut pairs: Vec<(&str, &str)> = cited
+            .iter()
+            .map(|(t, k)| (t.as_str(), k.as_str()))
+            .collect();
+        pairs.push(("m.room.create", ""));
+        let found = self.state_at(head.state_root, &pairs).await?;
+        let state: HashMap<(String, String), Pdu> = pairs
+            .iter()
+            .zip(found)
+            .filter_map(|((t, k), event)| {
+                event.map(|event| (((*t).to_owned(), (*k).to_owned()), event.pdu.clone()))
+            })
+            .collect();
+        let auth_events: Vec<&EventId> = cited
+            .iter()
+            .filter_map(|pair| state.get(pair))
+            .map(|pdu| pdu.event_id())
+            .collect();
+        let extremities = self.events(&head.forward_extremities).await?;
+        let prev_events: Vec<&EventId> = extremities.iter().map(|e| e.pdu.event_id()).collect();
+        let template = event_skeleton(
+            draft,
+            Some(&room.room_id),
+            &auth_events,
+            &prev_events,
+            head.max_depth + 1,
+        )?;
+        // The rules read only the event's fields, not who signed it: a
+        // copy signed here tells whether the joining server's will pass.
+        let mut trial = template.clone();
+        let identity = &self.identity;
+        sign_event(
+            &mut trial,
+            &identity.signing_key,
+            identity.server_name.as_str(),
+            version,
+        )
+        .map_err(internal)?;
+        let allowed = Pdu::from_canonical(trial, version)
+            .map_err(|error| error.to_string())
+            .and_then(|pdu| auth::authorize(&pdu, version, &state).map_err(|e| e.to_string()));
+        Ok((template, allowed))
+    }
+}
+
+/// The unsigned event `draft` makes on the given auth and prev events:
+/// what the local pipeline signs, and what make_join hands to a joining
+/// server to sign.
+pub(crate) fn event_skeleton(
+    draft: &EventDraft,
+    room_id: Option<&RoomId>,
+    auth_events: &[&EventId],
+    prev_events: &[&EventId],
+    depth: i64,
+) -> Result<CanonicalJsonObject> {
+    let string = |s: &str| CanonicalJsonValue::String(s.to_owned());
+    let ids = |ids: &[&EventId]| {
+        CanonicalJsonValue::Array(ids.iter().map(|id| string(id.as_str())).collect())
+    };
+    let mut event = CanonicalJsonObject::new();
+    event.insert("auth_events".into(), ids(auth_events));
+    event.insert("prev_events".into(), ids(prev_events));
+    event.insert(
+        "depth".into(),
+        CanonicalJsonValue::integer(depth).map_err(internal)?,
+    );
+    event.insert(
+        "origin_server_ts".into(),
+        CanonicalJsonValue::integer(now_ms()).map_err(internal)?,
+    );
+    event.insert("sender".into(), string(draft.sender.as_str()));
+    event.insert("type".into(), string(&draft.event_type));
+    event.insert(
+        "content".into(),
+        CanonicalJsonValue::Object(draft.content.clone()),
+    );
+    if let Some(state_key) = &draft.state_key {
+        event.insert("state_key".into(), string(state_key));
+    }
+    if let Some(redacts) = &draft.redacts {
+        event.insert("redacts".into(), string(redacts.as_str()));
+    }
+    if let Some(room_id) = room_id {
+        event.insert("room_id".into(), string(room_id.as_str()));
+    }
+    Ok(event)
 }
 
 /// The event an event relates to and how (`m.relates_to`), if it says.

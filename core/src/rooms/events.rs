@@ -20,11 +20,18 @@ pub struct StoredEvent {
     pub nid: EventNid,
     pub room_nid: i64,
     pub pdu: Pdu,
+    /// Its position in the room's timeline; 0 for events outside it
+    /// (outliers, rejected and soft-failed events).
     pub stream_ordering: i64,
-    /// The room state before the event.
+    /// The room state before the event (an empty state for outliers,
+    /// whose state this server does not know).
     pub state_before: NodeNid,
     /// The redaction that removed the content, if any.
     pub redacted_by: Option<EventNid>,
+    /// Whether the event failed the checks on receipt (kept, never used).
+    pub rejected: bool,
+    /// Whether the event is known without the state before it.
+    pub outlier: bool,
 }
 
 impl std::fmt::Debug for StoredEvent {
@@ -55,6 +62,8 @@ impl StoredEvent {
             stream_ordering: row.stream_ordering,
             state_before: row.state_before,
             redacted_by: row.redacted_by,
+            rejected: row.rejected,
+            outlier: row.outlier,
         })
     }
 
@@ -150,6 +159,17 @@ impl Homeserver {
                 })
             })
             .collect()
+    }
+
+    /// The events with these IDs that are stored, in no particular order.
+    pub(crate) async fn events_by_ids(&self, event_ids: &[&str]) -> Result<Vec<Arc<StoredEvent>>> {
+        let mut found = Vec::with_capacity(event_ids.len());
+        for row in self.store.events_by_ids(event_ids).await? {
+            let event = Arc::new(StoredEvent::from_row(row)?);
+            self.rooms.events.insert(event.clone());
+            found.push(event);
+        }
+        Ok(found)
     }
 
     /// The event with this ID, if stored.

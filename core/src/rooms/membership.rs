@@ -61,9 +61,10 @@ impl Homeserver {
         let room = self.room(room_id).await?;
         let root = self.current_root(&room).await?;
         let current = self.membership_at(root, target).await?;
-        if target.server_name() != &self.identity.server_name {
+        if change == MembershipChange::Invite && target.server_name() != &self.identity.server_name
+        {
             return Err(Error::Forbidden(format!(
-                "{target} is on another server; this server does not federate yet"
+                "{target} is on another server; inviting users of other servers is not supported                  yet"
             )));
         }
         match change {

@@ -1,6 +1,7 @@
 //! Rooms and their events: the local half of the event pipeline
 //! (DESIGN.md), and what the client-server API does with rooms.
 
+mod adopt;
 mod aggregations;
 mod build;
 mod create;
@@ -8,8 +9,10 @@ mod directory;
 mod events;
 mod membership;
 mod receipts;
+mod receive;
 mod relations;
 mod reports;
+mod resolve;
 mod search;
 mod send;
 mod state;
@@ -29,12 +32,15 @@ use hanse_protocol::pdu::Pdu;
 use hanse_protocol::power_levels::{room_creators, PowerLevels};
 use hanse_protocol::room_versions::{RoomVersion, RoomVersionId};
 
+pub use adopt::JoinedRoom;
 pub(crate) use build::{relation, RoomRef};
 pub use build::{Appended, ClientTransaction, EventDraft};
+pub(crate) use create::object;
 pub use create::{CreateRoom, Preset, CREATABLE};
 pub use directory::{PublicRooms, PublicRoomsQuery};
 pub use events::StoredEvent;
 pub use membership::MembershipChange;
+pub use receive::Receipt;
 pub use relations::{Relations, RelationsQuery};
 pub use search::{ContextQuery, SearchQuery};
 pub(crate) use timeline::{token, Walk};

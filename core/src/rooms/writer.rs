@@ -13,13 +13,26 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
+use hanse_protocol::pdu::Pdu;
+
 use super::build::{Appended, Batch, EventDraft, JobError, RoomRef};
+use super::receive::Receipt;
 use crate::{Error, Homeserver, Result};
 
-/// Events that must be persisted together, and who waits for them.
-struct Job {
-    drafts: Vec<EventDraft>,
-    reply: Reply,
+/// Work for a room's writer, and who waits for it.
+enum Job {
+    /// Local events that must be persisted together.
+    Local {
+        drafts: Vec<EventDraft>,
+        reply: Reply,
+    },
+    /// An event from another server, checked and stored (see
+    /// `rooms::receive`).
+    Received {
+        pdu: Pdu,
+        outlier: bool,
+        reply: oneshot::Sender<Result<Receipt>>,
+    },
 }
 
 struct Queue {
@@ -67,7 +80,35 @@ impl Homeserver {
         drafts: Vec<EventDraft>,
     ) -> Result<Vec<Appended>> {
         let (reply, answer) = oneshot::channel();
-        let job = Job { drafts, reply };
+        self.queue(room, Job::Local { drafts, reply });
+        answer
+            .await
+            .map_err(|_| Error::Internal("the room writer stopped without answering".into()))?
+    }
+
+    /// Runs the room-dependent checks on a received event and stores it
+    /// (as an outlier if `outlier`), in turn with the room's other writes.
+    pub(crate) async fn receive_event(
+        &self,
+        room: &RoomRef,
+        pdu: Pdu,
+        outlier: bool,
+    ) -> Result<Receipt> {
+        let (reply, answer) = oneshot::channel();
+        self.queue(
+            room,
+            Job::Received {
+                pdu,
+                outlier,
+                reply,
+            },
+        );
+        answer
+            .await
+            .map_err(|_| Error::Internal("the room writer stopped without answering".into()))?
+    }
+
+    fn queue(&self, room: &RoomRef, job: Job) {
         let start_writer = {
             let mut queues = self.rooms.writers.lock();
             match queues.get_mut(&room.nid) {
@@ -92,9 +133,6 @@ impl Homeserver {
             // that started it is dropped.
             tokio::spawn(self.clone().drain(room.nid));
         }
-        answer
-            .await
-            .map_err(|_| Error::Internal("the room writer stopped without answering".into()))?
     }
 
     /// Runs batches until the room's queue is empty, then retires.
@@ -118,48 +156,107 @@ impl Homeserver {
     async fn run_batch(&self, room: RoomRef, jobs: Vec<Job>) {
         let mut batch = match Batch::open(self, room).await {
             Ok(batch) => batch,
-            Err(error) => return fail_all(jobs.into_iter().map(|job| job.reply), &error),
+            Err(error) => return fail_all(jobs.into_iter().map(Job::into_reply), &error),
         };
-        let mut answers = Vec::with_capacity(jobs.len());
+        let mut answers: Vec<Answer> = Vec::with_capacity(jobs.len());
         for job in jobs {
-            match batch.append_all(job.drafts).await {
-                Ok(appended) => answers.push((job.reply, Ok(appended))),
-                Err(JobError::Fatal(error)) => {
+            let outcome = match job {
+                Job::Local { drafts, reply } => match batch.append_all(drafts).await {
+                    Ok(appended) => Ok(Answer::Local(reply, Ok(appended))),
+                    Err(JobError::Refused(error)) => Ok(Answer::Local(reply, Err(error))),
+                    Err(JobError::Fatal(error)) => Err((AnyReply::Local(reply), error)),
+                },
+                Job::Received {
+                    pdu,
+                    outlier,
+                    reply,
+                } => match batch.receive(pdu, outlier).await {
+                    Ok(receipt) => Ok(Answer::Received(reply, receipt)),
+                    Err(error) => Err((AnyReply::Received(reply), error)),
+                },
+            };
+            match outcome {
+                Ok(answer) => answers.push(answer),
+                Err((reply, error)) => {
+                    // The transaction may hold part of the job: nothing of
+                    // the batch commits.
                     tracing::error!(%error, "room write failed");
                     fail_all(
                         answers
                             .into_iter()
-                            .map(|(reply, _)| reply)
-                            .chain(std::iter::once(job.reply)),
+                            .map(Answer::into_reply)
+                            .chain(std::iter::once(reply)),
                         &error,
                     );
                     return;
                 }
-                Err(JobError::Refused(error)) => answers.push((job.reply, Err(error))),
             }
         }
         match batch.commit().await {
             Ok(()) => {
-                for (reply, answer) in answers {
+                for answer in answers {
                     // The requester may have gone; its events stay.
-                    let _ = reply.send(answer);
+                    match answer {
+                        Answer::Local(reply, result) => {
+                            let _ = reply.send(result);
+                        }
+                        Answer::Received(reply, receipt) => {
+                            let _ = reply.send(Ok(receipt));
+                        }
+                    }
                 }
             }
             Err(error) => {
                 tracing::error!(%error, "room write failed to commit");
-                fail_all(answers.into_iter().map(|(reply, _)| reply), &error);
+                fail_all(answers.into_iter().map(Answer::into_reply), &error);
             }
         }
     }
 }
 
+/// A finished job, answered once the batch commits.
+enum Answer {
+    Local(Reply, Result<Vec<Appended>>),
+    Received(oneshot::Sender<Result<Receipt>>, Receipt),
+}
+
+impl Answer {
+    fn into_reply(self) -> AnyReply {
+        match self {
+            Self::Local(reply, _) => AnyReply::Local(reply),
+            Self::Received(reply, _) => AnyReply::Received(reply),
+        }
+    }
+}
+
+impl Job {
+    fn into_reply(self) -> AnyReply {
+        match self {
+            Self::Local { reply, .. } => AnyReply::Local(reply),
+            Self::Received { reply, .. } => AnyReply::Received(reply),
+        }
+    }
+}
+
+/// Whoever waits for a job.
+enum AnyReply {
+    Local(Reply),
+    Received(oneshot::Sender<Result<Receipt>>),
+}
+
 type Reply = oneshot::Sender<Result<Vec<Appended>>>;
 
 /// Answers every waiting request with (a description of) `error`.
-fn fail_all(replies: impl IntoIterator<Item = Reply>, error: &Error) {
+fn fail_all(replies: impl IntoIterator<Item = AnyReply>, error: &Error) {
     for reply in replies {
-        let _ = reply.send(Err(Error::Internal(format!(
-            "the room write failed: {error}"
-        ))));
+        let error = Error::Internal(format!("the room write failed: {error}"));
+        match reply {
+            AnyReply::Local(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            AnyReply::Received(reply) => {
+                let _ = reply.send(Err(error));
+            }
+        }
     }
 }

@@ -11,10 +11,13 @@ pub struct EventRow {
     pub event_id: String,
     pub room_nid: i64,
     pub room_version: String,
+    /// 0 for an event outside the timeline (outlier, rejected, soft-failed).
     pub stream_ordering: i64,
     pub state_before: i64,
     pub redacted_by: Option<i64>,
     pub json: String,
+    pub rejected: bool,
+    pub outlier: bool,
 }
 
 /// What inserting an event stores.
@@ -34,6 +37,12 @@ pub struct NewEventRow<'a> {
     /// The client transaction that sent it: (user ID, device ID, txn ID).
     pub transaction: Option<(&'a str, &'a str, &'a str)>,
     pub now_ms: i64,
+    /// Whether the event takes a stream position (is in the timeline).
+    pub in_timeline: bool,
+    pub outlier: bool,
+    /// Why the event was rejected, if it was.
+    pub rejected: Option<&'a str>,
+    pub soft_failed: bool,
 }
 
 /// What the database sums up of one thread.
@@ -48,7 +57,8 @@ pub struct ThreadSummaryRow {
 }
 
 const EVENT_COLUMNS: &str = "e.event_nid, e.event_id, e.room_nid, r.room_version, \
-     e.stream_ordering, e.state_before, e.redacted_by, e.json";
+     COALESCE(e.stream_ordering, 0), e.state_before, e.redacted_by, e.json, \
+     e.rejected IS NOT NULL, e.outlier";
 
 fn event_from_row(row: &tokio_postgres::Row) -> EventRow {
     EventRow {
@@ -60,6 +70,8 @@ fn event_from_row(row: &tokio_postgres::Row) -> EventRow {
         state_before: row.get(5),
         redacted_by: row.get(6),
         json: row.get(7),
+        rejected: row.get(8),
+        outlier: row.get(9),
     }
 }
 
@@ -82,6 +94,22 @@ impl Store {
                      WHERE e.event_nid = ANY($1)"
                 ),
                 &[&nids],
+            )
+            .await?;
+        Ok(rows.iter().map(event_from_row).collect())
+    }
+
+    /// The events with these IDs (those that exist), in no particular order.
+    pub async fn events_by_ids(&self, event_ids: &[&str]) -> Result<Vec<EventRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .cached_query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events e JOIN rooms r USING (room_nid)
+                     WHERE e.event_id = ANY($1)"
+                ),
+                &[&event_ids],
             )
             .await?;
         Ok(rows.iter().map(event_from_row).collect())
@@ -388,11 +416,13 @@ impl Store {
 }
 
 impl Write {
-    /// Inserts the event; returns its number and stream position.
     /// Inserts an event, and the client transaction that sent it if any,
     /// in one statement (one round trip); returns its number and stream
     /// position.
-    pub async fn insert_event(&self, event: &NewEventRow<'_>) -> Result<(i64, i64), StoreError> {
+    pub async fn insert_event(
+        &self,
+        event: &NewEventRow<'_>,
+    ) -> Result<(i64, Option<i64>), StoreError> {
         let (user_id, device_id, txn_id) = match event.transaction {
             Some((user, device, txn)) => (Some(user), Some(device), Some(txn)),
             None => (None, None, None),
@@ -403,8 +433,10 @@ impl Write {
                 "WITH inserted AS (
                      INSERT INTO events (event_id, room_nid, type_nid, state_key_nid, sender_nid,
                                          depth, origin_server_ts, state_before, relates_to_nid,
-                                         rel_type, json)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                         rel_type, json, stream_ordering, outlier, rejected,
+                                         soft_failed)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                             CASE WHEN $16 THEN nextval('event_stream') END, $17, $18, $19)
                      RETURNING event_nid, stream_ordering
                  ), sent AS (
                      INSERT INTO event_transactions (user_id, device_id, txn_id, event_nid,
@@ -429,6 +461,10 @@ impl Write {
                     &device_id,
                     &txn_id,
                     &event.now_ms,
+                    &event.in_timeline,
+                    &event.outlier,
+                    &event.rejected,
+                    &event.soft_failed,
                 ],
             )
             .await?;

@@ -226,6 +226,23 @@ impl Store {
         .await
     }
 
+    /// The room's head as last committed, without locking it.
+    pub async fn room_head(&self, room_nid: i64) -> Result<RoomHeadRow, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .cached_query_one(
+                "SELECT state_root, forward_extremities, max_depth FROM rooms WHERE room_nid = $1",
+                &[&room_nid],
+            )
+            .await?;
+        Ok(RoomHeadRow {
+            state_root: row.get(0),
+            forward_extremities: row.get(1),
+            max_depth: row.get(2),
+        })
+    }
+
     /// The user's memberships, optionally only those of one kind.
     pub async fn memberships_of(
         &self,

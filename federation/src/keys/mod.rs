@@ -1,3 +1,4 @@
-//! Server keys: publishing ours (and, in time, fetching others').
+//! Server keys: publishing ours, and vouching for others as a notary.
 
+pub mod query;
 pub mod server;

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{EncryptedClient, EncryptedClientError};
 use crate::crypto::{BackupDecryptionKey, CryptoError, BACKUP_ALGORITHM};
-use crate::path_segment;
+use hanse_protocol::path_segment;
 
 /// Room keys per `PUT /room_keys/keys`: one backed up key takes about a
 /// kilobyte, so a request stays far below the 1 MiB body limit servers

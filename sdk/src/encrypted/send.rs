@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::room_state::RoomEncryption;
 use super::{EncryptedClient, EncryptedClientError};
 use crate::crypto::{EncryptionSettings, RoomKeyShare};
-use crate::path_segment;
+use hanse_protocol::path_segment;
 
 const ENCRYPTED_EVENT_TYPE: &str = "m.room.encrypted";
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{EncryptedClient, EncryptedClientError};
 use crate::crypto::{CryptoError, DecryptedRoomEvent};
-use crate::path_segment;
+use hanse_protocol::path_segment;
 
 const ENCRYPTED_EVENT_TYPE: &str = "m.room.encrypted";
 

@@ -7,7 +7,7 @@
 //! `:`) mean nothing special inside a path segment and stay readable.
 
 /// `segment` percent-encoded for use as one path segment.
-pub(crate) fn encode(segment: &str) -> String {
+pub fn encode(segment: &str) -> String {
     let mut encoded = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~!$@:".contains(&byte) {

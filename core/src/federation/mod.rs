@@ -1,0 +1,24 @@
+//! Federation as core sees it: other servers' keys, the operator's policy
+//! on which servers to federate with, and the handling of what other
+//! servers send and ask for. Requests go out through [`crate::remote`].
+
+pub mod checks;
+pub mod join;
+pub mod keys;
+pub mod policy;
+pub mod receive;
+pub mod resident;
+pub mod serve;
+
+pub use keys::ServerKeys;
+pub use policy::{FederationPolicy, ServerGlob, TrustedKeyServer};
+
+/// The operator's federation settings.
+#[derive(Debug, Clone, Default)]
+pub struct FederationSettings {
+    /// Which servers this server federates with.
+    pub policy: FederationPolicy,
+    /// Notaries asked for keys a server does not serve itself; none by
+    /// default, so keys come from their servers only.
+    pub trusted_key_servers: Vec<TrustedKeyServer>,
+}

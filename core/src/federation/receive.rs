@@ -1,0 +1,254 @@
+//! PUT /send: the transactions other servers push, and the events that
+//! must be fetched to make sense of them (auth chains through
+//! /event_auth, gaps in the graph through /get_missing_events).
+
+use std::collections::BTreeMap;
+
+use hanse_protocol::canonical_json::{object_from_json, CanonicalJsonValue};
+use hanse_protocol::identifiers::{EventId, RoomId, ServerName};
+use hanse_protocol::path_segment::encode;
+use hanse_protocol::pdu::Pdu;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::remote::RemoteRequest;
+use crate::rooms::{Receipt, RoomRef};
+use crate::{Error, Homeserver, Result};
+
+/// The most PDUs and EDUs one transaction may carry.
+pub const MAX_PDUS: usize = 50;
+pub const MAX_EDUS: usize = 100;
+
+/// How many events one gap in the graph is filled with at most; a bigger
+/// gap is left for backfill.
+const MISSING_EVENTS_LIMIT: usize = 50;
+
+/// The body of PUT /send/{txnId}.
+#[derive(Debug, Deserialize)]
+pub struct Transaction {
+    pub origin: String,
+    pub origin_server_ts: i64,
+    pub pdus: Vec<Value>,
+    #[serde(default)]
+    pub edus: Vec<Value>,
+}
+
+impl Homeserver {
+    /// Handles a transaction from `origin`: each PDU through the checks on
+    /// receipt, each with its own result. A transaction seen before gets
+    /// the answer it got then, and changes nothing.
+    pub async fn receive_transaction(
+        &self,
+        origin: &ServerName,
+        txn_id: &str,
+        transaction: Transaction,
+    ) -> Result<Value> {
+        if transaction.origin != origin.as_str() {
+            return Err(Error::Forbidden(format!(
+                "the transaction says it comes from {}, but {origin} signed the request",
+                transaction.origin
+            )));
+        }
+        if transaction.pdus.len() > MAX_PDUS || transaction.edus.len() > MAX_EDUS {
+            return Err(Error::TooLarge(format!(
+                "a transaction carries at most {MAX_PDUS} PDUs and {MAX_EDUS} EDUs"
+            )));
+        }
+        if let Some(answer) = self
+            .store
+            .inbound_transaction(origin.as_str(), txn_id)
+            .await?
+        {
+            tracing::debug!(%origin, txn_id, "transaction seen before");
+            return serde_json::from_str(&answer)
+                .map_err(|e| Error::Internal(format!("stored transaction answer: {e}")));
+        }
+        let mut results = serde_json::Map::new();
+        for value in transaction.pdus {
+            let (event_id, outcome) = self.receive_pdu_json(origin, value).await?;
+            let result = match outcome {
+                Ok(()) => json!({}),
+                Err(reason) => json!({ "error": reason }),
+            };
+            if let Some(event_id) = event_id {
+                results.insert(event_id.as_str().to_owned(), result);
+            }
+        }
+        if !transaction.edus.is_empty() {
+            tracing::debug!(%origin, count = transaction.edus.len(), "EDUs received, not handled yet");
+        }
+        let answer = json!({ "pdus": results });
+        self.store
+            .record_inbound_transaction(origin.as_str(), txn_id, &answer.to_string())
+            .await?;
+        Ok(answer)
+    }
+
+    /// One PDU of a transaction: its event ID (when it has one) and
+    /// whether it was taken in or why not.
+    async fn receive_pdu_json(
+        &self,
+        origin: &ServerName,
+        value: Value,
+    ) -> Result<(Option<EventId>, std::result::Result<(), String>)> {
+        let Some(room_id) = value
+            .get("room_id")
+            .and_then(Value::as_str)
+            .and_then(|id| RoomId::parse(id).ok())
+        else {
+            return Ok((None, Err("the event has no valid room_id".into())));
+        };
+        let room = match self.room(&room_id).await {
+            Ok(room) => room,
+            Err(Error::NotFound(_)) => {
+                return Ok((None, Err(format!("this server is not in {room_id}"))));
+            }
+            Err(error) => return Err(error),
+        };
+        let object = match object_from_json(value) {
+            Ok(object) => object,
+            Err(error) => {
+                return Ok((
+                    None,
+                    Err(format!("the event is not canonical JSON: {error}")),
+                ))
+            }
+        };
+        let pdu = match self.check_pdu(object, room.version.rules()).await? {
+            Ok(pdu) => pdu,
+            Err(dropped) => {
+                tracing::info!(%origin, %dropped, "dropping a received event");
+                return Ok((None, Err(dropped.to_string())));
+            }
+        };
+        let event_id = pdu.event_id().clone();
+        let outcome = self.take_in(origin, &room, pdu, true).await?;
+        Ok((Some(event_id), outcome))
+    }
+
+    /// Adds `pdu` (steps 1–3 passed) to the room, fetching from `origin`
+    /// what it depends on; gaps are filled only when `fill_gaps`, so the
+    /// events fetched for a gap do not start gap-filling of their own.
+    pub(crate) async fn take_in(
+        &self,
+        origin: &ServerName,
+        room: &RoomRef,
+        pdu: Pdu,
+        fill_gaps: bool,
+    ) -> Result<std::result::Result<(), String>> {
+        let mut fetched_auth = false;
+        let mut filled_gap = !fill_gaps;
+        loop {
+            match self.receive_event(room, pdu.clone(), false).await? {
+                Receipt::Accepted
+                | Receipt::SoftFailed
+                | Receipt::AlreadyKnown
+                | Receipt::Outlier => return Ok(Ok(())),
+                Receipt::Rejected(reason) => return Ok(Err(reason)),
+                Receipt::MissingAuthEvents(missing) if !fetched_auth => {
+                    fetched_auth = true;
+                    tracing::debug!(event_id = %pdu.event_id(), ?missing, "fetching the auth chain");
+                    self.fetch_auth_chain(origin, room, pdu.event_id()).await?;
+                }
+                Receipt::MissingPrevEvents(missing) if !filled_gap => {
+                    filled_gap = true;
+                    tracing::debug!(event_id = %pdu.event_id(), ?missing, "filling a gap");
+                    self.fill_gap(origin, room, &pdu).await?;
+                }
+                Receipt::MissingAuthEvents(missing) => {
+                    return Ok(Err(format!("auth events {missing:?} could not be fetched")))
+                }
+                Receipt::MissingPrevEvents(missing) => {
+                    return Ok(Err(format!("prev events {missing:?} could not be fetched")))
+                }
+            }
+        }
+    }
+
+    /// Fetches the auth chain of `event_id` from `origin` and stores what
+    /// is new as outliers, oldest first.
+    async fn fetch_auth_chain(
+        &self,
+        origin: &ServerName,
+        room: &RoomRef,
+        event_id: &EventId,
+    ) -> Result<()> {
+        let path = format!(
+            "/_matrix/federation/v1/event_auth/{}/{}",
+            encode(room.room_id.as_str()),
+            encode(event_id.as_str())
+        );
+        let answer = match self.remote.request(origin, RemoteRequest::get(path)).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::info!(%origin, %error, "fetching an auth chain failed");
+                return Ok(());
+            }
+        };
+        let chain = self.checked_events(room, answer.get("auth_chain")).await?;
+        for pdu in chain {
+            let receipt = self.receive_event(room, pdu, true).await?;
+            tracing::trace!(?receipt, "auth chain event");
+        }
+        Ok(())
+    }
+
+    /// Asks `origin` for the events between this server's forward
+    /// extremities and `pdu`, and takes them in, oldest first.
+    async fn fill_gap(&self, origin: &ServerName, room: &RoomRef, pdu: &Pdu) -> Result<()> {
+        let head = self.store.room_head(room.nid).await?;
+        let earliest: Vec<String> = self
+            .events(&head.forward_extremities)
+            .await?
+            .iter()
+            .map(|event| event.pdu.event_id().as_str().to_owned())
+            .collect();
+        let path = format!(
+            "/_matrix/federation/v1/get_missing_events/{}",
+            encode(room.room_id.as_str())
+        );
+        let body = json!({
+            "earliest_events": earliest,
+            "latest_events": [pdu.event_id().as_str()],
+            "limit": MISSING_EVENTS_LIMIT,
+            "min_depth": 0,
+        });
+        let answer = match self
+            .remote
+            .request(origin, RemoteRequest::post(path, body))
+            .await
+        {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::info!(%origin, %error, "asking for missing events failed");
+                return Ok(());
+            }
+        };
+        let events = self.checked_events(room, answer.get("events")).await?;
+        for missing in events {
+            if let Err(reason) = Box::pin(self.take_in(origin, room, missing, false)).await? {
+                tracing::info!(%origin, %reason, "an event of a gap was not taken in");
+            }
+        }
+        Ok(())
+    }
+
+    /// The events of a list another server sent that pass steps 1–3, of
+    /// this room only, oldest (lowest depth) first.
+    async fn checked_events(&self, room: &RoomRef, list: Option<&Value>) -> Result<Vec<Pdu>> {
+        let mut checked = BTreeMap::new();
+        for pdu in self.check_pdu_list(list, room.version.rules()).await? {
+            if pdu.room_id() == &room.room_id {
+                checked.insert((pdu.depth(), pdu.event_id().clone()), pdu);
+            } else {
+                tracing::info!(event_id = %pdu.event_id(), "an event of another room was sent");
+            }
+        }
+        Ok(checked.into_values().collect())
+    }
+}
+
+/// The canonical form of a stored event for other servers.
+pub(crate) fn federation_format(pdu: &Pdu) -> Value {
+    CanonicalJsonValue::Object(pdu.as_object().clone()).into()
+}

@@ -1,0 +1,367 @@
+//! Steps 4 to 6 of the checks on receipt of a PDU, run by the room writer
+//! so they see the room as it is while the event is added: the event
+//! against its auth events (4), against the state before it (5), against
+//! the room's current state (6, soft failure); then the event is stored
+//! and the room's head and current state follow.
+//!
+//! Steps 1 to 3 (format, signatures, content hash) happened before, in
+//! `federation::checks`. Events this server does not have are not fetched
+//! here: the writer holds the room, and fetching means waiting on other
+//! servers. The writer answers with what is missing; the caller fetches it
+//! and tries again.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use hanse_protocol::auth::{self, auth_types_for_event};
+use hanse_protocol::identifiers::EventId;
+use hanse_protocol::pdu::Pdu;
+
+use super::build::{Batch, EventStatus};
+use super::events::StoredEvent;
+use super::state_trie::{EventNid, NodeNid, StateKey};
+use crate::Result;
+
+/// What became of a received event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receipt {
+    /// Stored and part of the room.
+    Accepted,
+    /// Stored as an outlier: known, outside the timeline.
+    Outlier,
+    /// Allowed by the state before it but not by the current state: kept
+    /// out of the timeline and of the room's state.
+    SoftFailed,
+    /// Failed a check; stored as rejected, with the reason.
+    Rejected(String),
+    /// This server had it already.
+    AlreadyKnown,
+    /// These auth events are not stored here yet.
+    MissingAuthEvents(Vec<EventId>),
+    /// These prev events are not stored here yet (or only as outliers,
+    /// without the state the event follows from).
+    MissingPrevEvents(Vec<EventId>),
+}
+
+impl Batch<'_> {
+    /// The stored events with these IDs, this batch's included.
+    pub(super) async fn events_by_id(&self, ids: &[EventId]) -> Result<Vec<Arc<StoredEvent>>> {
+        let mut found: Vec<Arc<StoredEvent>> = Vec::with_capacity(ids.len());
+        let local: HashMap<&EventId, &Arc<StoredEvent>> = self
+            .events
+            .values()
+            .map(|event| (event.pdu.event_id(), event))
+            .collect();
+        let mut missing = Vec::new();
+        for id in ids {
+            match local.get(id) {
+                Some(event) => found.push((*event).clone()),
+                None => missing.push(id.as_str()),
+            }
+        }
+        if !missing.is_empty() {
+            found.extend(self.homeserver.events_by_ids(&missing).await?);
+        }
+        Ok(found)
+    }
+
+    /// Runs steps 4 to 6 on `pdu` and stores it: as an outlier when
+    /// `outlier` (an auth event fetched for another; only step 4 applies),
+    /// otherwise in the room's graph.
+    pub async fn receive(&mut self, pdu: Pdu, outlier: bool) -> Result<Receipt> {
+        if self
+            .write
+            .event_nid(pdu.event_id().as_str())
+            .await?
+            .is_some()
+        {
+            return Ok(Receipt::AlreadyKnown);
+        }
+        let auth_events = self.events_by_id(pdu.auth_events()).await?;
+        if auth_events.len() < pdu.auth_events().len() {
+            let known: HashSet<&EventId> = auth_events.iter().map(|e| e.pdu.event_id()).collect();
+            let missing = pdu
+                .auth_events()
+                .iter()
+                .filter(|id| !known.contains(id))
+                .cloned()
+                .collect();
+            return Ok(Receipt::MissingAuthEvents(missing));
+        }
+        let empty = self.empty_root().await?;
+        // Step 4: the event against the auth events it cites.
+        if let Err(reason) = self.check_against_auth_events(&pdu, &auth_events).await? {
+            return self.store_rejected(&pdu, empty, &reason).await;
+        }
+        if outlier {
+            let stored = self
+                .store_event(&pdu, empty, EventStatus::Outlier, None)
+                .await?;
+            self.remember(&stored, pdu, empty, EventStatus::Outlier);
+            return Ok(Receipt::Outlier);
+        }
+
+        // Step 5: the state before the event, from its prev events.
+        let prevs = self.events_by_id(pdu.prev_events()).await?;
+        // Outliers are known without the state before them.
+        let with_state: Vec<&Arc<StoredEvent>> =
+            prevs.iter().filter(|prev| !prev.outlier).collect();
+        if with_state.len() < pdu.prev_events().len() {
+            let known: HashSet<&EventId> = with_state.iter().map(|e| e.pdu.event_id()).collect();
+            let missing = pdu
+                .prev_events()
+                .iter()
+                .filter(|id| !known.contains(id))
+                .cloned()
+                .collect();
+            return Ok(Receipt::MissingPrevEvents(missing));
+        }
+        let mut roots = Vec::with_capacity(with_state.len());
+        for prev in &with_state {
+            roots.push(self.state_after(prev).await?);
+        }
+        let state_before = self.resolve_roots(&roots).await?;
+        if let Err(reason) = self.authorize_at(&pdu, state_before).await? {
+            return self.store_rejected(&pdu, state_before, &reason).await;
+        }
+
+        // Step 6: soft failure, against the room's current state.
+        if let Err(reason) = self.authorize_at(&pdu, self.head.state_root).await? {
+            tracing::info!(event_id = %pdu.event_id(), %reason, "soft-failing an event");
+            let stored = self
+                .store_event(&pdu, state_before, EventStatus::SoftFailed, None)
+                .await?;
+            self.remember(&stored, pdu, state_before, EventStatus::SoftFailed);
+            return Ok(Receipt::SoftFailed);
+        }
+
+        let stored = self
+            .store_event(&pdu, state_before, EventStatus::Timeline, None)
+            .await?;
+        let state_after = match stored.state_key {
+            Some(key) => {
+                let changes = BTreeMap::from([(key, Some(stored.nid))]);
+                self.write_state_changes(state_before, &changes).await?
+            }
+            None => state_before,
+        };
+        self.advance_head(&pdu, stored.nid, stored.depth, state_after)
+            .await?;
+        self.remember(&stored, pdu, state_before, EventStatus::Timeline);
+        Ok(Receipt::Accepted)
+    }
+
+    /// The empty state, which outliers are stored with.
+    pub(super) async fn empty_root(&mut self) -> Result<NodeNid> {
+        let empty = super::state_trie::Node::empty();
+        let nid = self.write.insert_state_node(&empty).await?;
+        self.nodes.local.insert(nid, Arc::new(empty));
+        Ok(nid)
+    }
+
+    /// The room state after `event`: its state before, plus the event
+    /// itself when it is a state event that was not rejected.
+    async fn state_after(&mut self, event: &StoredEvent) -> Result<NodeNid> {
+        let Some(state_key) = event.pdu.state_key() else {
+            return Ok(event.state_before);
+        };
+        if event.rejected {
+            return Ok(event.state_before);
+        }
+        let key = self.state_key(event.pdu.event_type(), state_key).await?;
+        let changes = BTreeMap::from([(key, Some(event.nid))]);
+        self.write_state_changes(event.state_before, &changes).await
+    }
+
+    /// Whether the auth rules allow `pdu` in the state rooted at `root`.
+    pub(super) async fn authorize_at(
+        &mut self,
+        pdu: &Pdu,
+        root: NodeNid,
+    ) -> Result<std::result::Result<(), String>> {
+        let version = self.room.version.rules();
+        let mut pairs = auth_types_for_event(
+            pdu.event_type(),
+            pdu.state_key(),
+            pdu.sender(),
+            pdu.content(),
+            version,
+        );
+        pairs.push(("m.room.create".to_owned(), String::new()));
+        let borrowed: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(t, k)| (t.as_str(), k.as_str()))
+            .collect();
+        let keys = self
+            .homeserver
+            .rooms
+            .interner
+            .state_keys(&self.homeserver.store, &borrowed, false)
+            .await?;
+        let wanted: Vec<StateKey> = keys.iter().flatten().copied().collect();
+        let found = self
+            .nodes
+            .lookup(&self.homeserver.store, root, &wanted)
+            .await?;
+        let nids: Vec<EventNid> = found.into_iter().flatten().collect();
+        let events = self.events_by_nid(&nids).await?;
+        let state: HashMap<(String, String), Pdu> = events
+            .iter()
+            .map(|event| {
+                let pdu = &event.pdu;
+                (
+                    (
+                        pdu.event_type().to_owned(),
+                        pdu.state_key().unwrap_or_default().to_owned(),
+                    ),
+                    pdu.clone(),
+                )
+            })
+            .collect();
+        Ok(auth::authorize(pdu, version, &state).map_err(|error| error.to_string()))
+    }
+
+    /// Step 4: the auth events must be the ones the rules select (no
+    /// duplicates, none rejected, of the room) and must allow the event.
+    async fn check_against_auth_events(
+        &mut self,
+        pdu: &Pdu,
+        auth_events: &[Arc<StoredEvent>],
+    ) -> Result<std::result::Result<(), String>> {
+        let version = self.room.version.rules();
+        let expected: HashSet<(String, String)> = auth_types_for_event(
+            pdu.event_type(),
+            pdu.state_key(),
+            pdu.sender(),
+            pdu.content(),
+            version,
+        )
+        .into_iter()
+        .collect();
+        let mut state: HashMap<(String, String), Pdu> = HashMap::new();
+        for event in auth_events {
+            let key = (
+                event.pdu.event_type().to_owned(),
+                event.pdu.state_key().unwrap_or_default().to_owned(),
+            );
+            if event.rejected {
+                return Ok(Err(format!(
+                    "auth event {} was rejected",
+                    event.pdu.event_id()
+                )));
+            }
+            if event.pdu.room_id() != pdu.room_id() {
+                return Ok(Err(format!(
+                    "auth event {} belongs to another room",
+                    event.pdu.event_id()
+                )));
+            }
+            if event.pdu.state_key().is_none() || !expected.contains(&key) {
+                return Ok(Err(format!(
+                    "auth event {} is not one the auth rules select",
+                    event.pdu.event_id()
+                )));
+            }
+            if state.insert(key, event.pdu.clone()).is_some() {
+                return Ok(Err("two auth events of the same type and state key".into()));
+            }
+        }
+        if pdu.event_type() != "m.room.create" && !state.contains_key(&create_key()) {
+            // Version 12 events do not cite the create event; the rules
+            // still read it.
+            let create = self.room_create_event().await?;
+            state.insert(create_key(), create);
+        }
+        Ok(auth::authorize(pdu, version, &state).map_err(|error| error.to_string()))
+    }
+
+    /// The room's create event: from its current state, or, while the
+    /// state is still being put together (a join through another server),
+    /// from its ID, which version 12 room IDs are made of.
+    async fn room_create_event(&mut self) -> Result<Pdu> {
+        let key = self.state_key("m.room.create", "").await?;
+        let found = self
+            .nodes
+            .lookup(&self.homeserver.store, self.head.state_root, &[key])
+            .await?;
+        if let Some(nid) = found.into_iter().flatten().next() {
+            return Ok(self.events_by_nid(&[nid]).await?.remove(0).pdu.clone());
+        }
+        let room_id = self.room.room_id.as_str();
+        let create_id = room_id
+            .strip_prefix('!')
+            .filter(|hash| !hash.contains(':'))
+            .and_then(|hash| EventId::parse(&format!("${hash}")).ok());
+        if let Some(create_id) = create_id {
+            if let Some(create) = self.events_by_id(&[create_id]).await?.pop() {
+                return Ok(create.pdu.clone());
+            }
+        }
+        Err(crate::Error::Internal(format!(
+            "room {room_id} has no create event"
+        )))
+    }
+
+    async fn store_rejected(
+        &mut self,
+        pdu: &Pdu,
+        state_before: NodeNid,
+        reason: &str,
+    ) -> Result<Receipt> {
+        tracing::info!(event_id = %pdu.event_id(), %reason, "rejecting an event");
+        let status = EventStatus::Rejected(reason);
+        let stored = self.store_event(pdu, state_before, status, None).await?;
+        self.remember(&stored, pdu.clone(), state_before, status);
+        Ok(Receipt::Rejected(reason.to_owned()))
+    }
+
+    /// Moves the room's head past an accepted event: it replaces its prev
+    /// events among the forward extremities, and the room's current state
+    /// becomes the resolution of the state after it with the current one
+    /// (or simply the state after it, when it follows every extremity).
+    async fn advance_head(
+        &mut self,
+        pdu: &Pdu,
+        nid: EventNid,
+        depth: i64,
+        state_after: NodeNid,
+    ) -> Result<()> {
+        let prevs: HashSet<&EventId> = pdu.prev_events().iter().collect();
+        let follows_all = self
+            .head
+            .extremities
+            .iter()
+            .all(|(_, id)| prevs.contains(id));
+        let old_root = self.head.state_root;
+        let new_root = if follows_all {
+            state_after
+        } else {
+            self.resolve_roots(&[old_root, state_after]).await?
+        };
+        self.head.extremities.retain(|(_, id)| !prevs.contains(id));
+        self.head.extremities.push((nid, pdu.event_id().clone()));
+        self.head.max_depth = self.head.max_depth.max(depth);
+        self.head.state_root = new_root;
+        self.apply_changed_state(old_root, new_root).await
+    }
+
+    /// Applies the side effects of every state entry that changed between
+    /// two states of the room (see `apply_state_effects`).
+    pub(super) async fn apply_changed_state(&mut self, old: NodeNid, new: NodeNid) -> Result<()> {
+        if old == new {
+            return Ok(());
+        }
+        let changed = self.nodes.changed(&self.homeserver.store, new, old).await?;
+        let nids: Vec<EventNid> = changed.iter().map(|(_, nid)| *nid).collect();
+        let events = self.events_by_nid(&nids).await?;
+        for ((key, nid), event) in changed.into_iter().zip(events) {
+            let pdu = event.pdu.clone();
+            self.apply_state_effects(&pdu, nid, key).await?;
+        }
+        Ok(())
+    }
+}
+
+fn create_key() -> (String, String) {
+    ("m.room.create".to_owned(), String::new())
+}
