@@ -26,6 +26,11 @@ pub fn free_port() -> u16 {
 /// `hanse` on `data_dir` as [`SERVER_NAME`], with only the settings a test
 /// gives, none from the environment.
 pub fn hanse_command(data_dir: &Path) -> Command {
+    hanse_command_named(data_dir, SERVER_NAME)
+}
+
+/// [`hanse_command`] as `server_name`.
+pub fn hanse_command_named(data_dir: &Path, server_name: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hanse"));
     for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("HANSE_")) {
         command.env_remove(key);
@@ -33,7 +38,7 @@ pub fn hanse_command(data_dir: &Path) -> Command {
     command
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--server-name", SERVER_NAME]);
+        .args(["--server-name", server_name]);
     command
 }
 
@@ -53,10 +58,26 @@ impl HanseProcess {
     /// `env` environment variables. Its log goes to a file next to
     /// `data_dir`, shown when start-up fails.
     pub async fn start(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Self {
-        let (client_port, federation_port) = (free_port(), free_port());
+        let ports = (free_port(), free_port());
+        Self::start_named(data_dir, SERVER_NAME, ports, extra, env).await
+    }
+
+    /// [`HanseProcess::start`] as `server_name`, on the given client and
+    /// federation ports.
+    pub async fn start_named(
+        data_dir: &Path,
+        server_name: &str,
+        (client_port, federation_port): (u16, u16),
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Self {
         let log = data_dir.with_extension(format!("{client_port}.log"));
-        let log_file = fs::File::create(&log).expect("log file");
-        let child = hanse_command(data_dir)
+        let log_file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let child = hanse_command_named(data_dir, server_name)
             .args(["--client-listen", &format!("127.0.0.1:{client_port}")])
             .args([
                 "--federation-listen",

@@ -1,0 +1,108 @@
+//! Federation between three `hanse` processes with their own names,
+//! databases and TLS certificates from a test CA: joins through another
+//! server, messages and state changes in every direction, agreement on the
+//! room's state, and catch-up after a server was down.
+
+mod common;
+
+use std::time::Duration;
+
+use common::federation::{bodies, eventually, join_via, state_ids, FederatedServer, TestCa};
+use common::{create_room, send_text};
+use hanse_protocol::path_segment::encode;
+use serde_json::{json, Value};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+async fn set_topic(client: &hanse_sdk::Client, room: &str, topic: &str) {
+    let _: Value = client
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.topic/"),
+            &json!({ "topic": topic }),
+        )
+        .await
+        .expect("topic");
+}
+
+#[tokio::test]
+async fn three_servers_share_a_room_and_a_stopped_one_catches_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(dir.path());
+    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
+    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
+    let mut c = FederatedServer::start(&ca, dir.path(), "c", vec![]).await;
+    let (alice, _) = a.user("alice").await;
+    let (bob, _) = b.user("bob").await;
+    let (carol, _) = c.user("carol").await;
+
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let path_room = encode(&room);
+    for (client, server) in [(&bob, &b), (&carol, &c)] {
+        let (status, body) = join_via(client, &path_room, &encode(&a.name)).await;
+        assert_eq!(
+            status,
+            200,
+            "join from {}: {body}; A's log:\n{}",
+            server.name,
+            a.log()
+        );
+        assert_eq!(body["room_id"], room.as_str());
+    }
+
+    send_text(&alice, &path_room, "a1", "from alice").await;
+    send_text(&bob, &path_room, "b1", "from bob").await;
+    send_text(&carol, &path_room, "c1", "from carol").await;
+    set_topic(&bob, &path_room, "set on B").await;
+    let everyone = ["from alice", "from bob", "from carol"];
+    for (client, server) in [(&alice, &a), (&bob, &b), (&carol, &c)] {
+        eventually(
+            PATIENCE,
+            &format!("every message on {}", server.name),
+            || async {
+                let seen = bodies(client, &path_room).await;
+                everyone.iter().all(|body| seen.iter().any(|s| s == body))
+            },
+        )
+        .await;
+    }
+    eventually(PATIENCE, "the same state everywhere", || async {
+        let on_a = state_ids(&alice, &path_room).await;
+        on_a == state_ids(&bob, &path_room).await && on_a == state_ids(&carol, &path_room).await
+    })
+    .await;
+
+    // Partition: C is down while A and B talk and change the topic.
+    c.stop();
+    send_text(&alice, &path_room, "a2", "while carol was away (alice)").await;
+    send_text(&bob, &path_room, "b2", "while carol was away (bob)").await;
+    set_topic(&alice, &path_room, "changed while C was down").await;
+    send_text(&alice, &path_room, "a3", "last before carol returns").await;
+    c.restart().await;
+
+    let later = [
+        "while carol was away (alice)",
+        "while carol was away (bob)",
+        "last before carol returns",
+    ];
+    eventually(PATIENCE, "C to catch up", || async {
+        let seen = bodies(&carol, &path_room).await;
+        later.iter().all(|body| seen.iter().any(|s| s == body))
+    })
+    .await;
+    eventually(
+        PATIENCE,
+        "the same state on all three after the partition",
+        || async {
+            let on_a = state_ids(&alice, &path_room).await;
+            on_a == state_ids(&bob, &path_room).await && on_a == state_ids(&carol, &path_room).await
+        },
+    )
+    .await;
+    let topic: Value = carol
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{path_room}/state/m.room.topic/"
+        ))
+        .await
+        .expect("topic on C");
+    assert_eq!(topic["topic"], "changed while C was down");
+}
