@@ -7,6 +7,7 @@ mod discovery;
 mod events;
 mod keys;
 mod membership;
+mod queries;
 mod transactions;
 mod version;
 
@@ -67,6 +68,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             endpoint(&format!("{V1}/backfill/{{roomId}}")).route(web::get().to(events::backfill)),
         )
+        // Queries
+        .service(
+            endpoint(&format!("{V1}/query/directory")).route(web::get().to(queries::directory)),
+        )
+        .service(endpoint(&format!("{V1}/query/profile")).route(web::get().to(queries::profile)))
         // Joining rooms
         .service(
             endpoint(&format!("{V1}/make_join/{{roomId}}/{{userId}}"))

@@ -5,7 +5,7 @@ use hanse_core::accounts::Session;
 use hanse_core::rooms::MembershipChange;
 use hanse_core::Homeserver;
 use hanse_http::{query_values, Json, MatrixError, OptionalJson};
-use hanse_protocol::identifiers::ServerName;
+use hanse_protocol::identifiers::{RoomAlias, ServerName};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -77,21 +77,10 @@ pub async fn join(
     path: web::Path<String>,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<HttpResponse, MatrixError> {
-    let room_id = homeserver.resolve_room(&path).await?;
-    if homeserver.is_in_room(&room_id).await? {
-        return change_own(
-            &homeserver,
-            &session,
-            &path,
-            MembershipChange::Join,
-            body.reason,
-        )
-        .await;
-    }
     // `via` replaced `server_name` in v1.12; clients send either.
     let mut via = query_values(&req, "via")?;
     via.extend(query_values(&req, "server_name")?);
-    let via = via
+    let mut via = via
         .iter()
         .map(|name| {
             ServerName::parse(name).map_err(|e| {
@@ -101,6 +90,24 @@ pub async fn join(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let room_id = match RoomAlias::parse(path.as_str()) {
+        Ok(alias) if alias.server_name() != &homeserver.identity.server_name => {
+            let (room_id, servers) = homeserver.remote_alias_room(&alias).await?;
+            via.extend(servers);
+            room_id
+        }
+        _ => homeserver.resolve_room(&path).await?,
+    };
+    if homeserver.is_in_room(&room_id).await? {
+        return change_own(
+            &homeserver,
+            &session,
+            room_id.as_str(),
+            MembershipChange::Join,
+            body.reason,
+        )
+        .await;
+    }
     homeserver
         .join_remote(&session, &room_id, &via, body.reason)
         .await?;

@@ -6,6 +6,7 @@ pub mod checks;
 pub mod join;
 pub mod keys;
 pub mod policy;
+pub mod queries;
 pub mod receive;
 pub mod resident;
 pub mod serve;
