@@ -131,7 +131,7 @@ impl FederatedServer {
 
     /// Registers `name`; a client logged in as them and their user ID.
     pub async fn user(&self, name: &str) -> (Client, String) {
-        let anonymous = Client::new(&self.client_url());
+        let anonymous = Client::new(self.client_url());
         let login = anonymous
             .register(name, PASSWORD, None)
             .await
