@@ -1,6 +1,7 @@
 //! The Matrix server-server API: the endpoints other servers call, and
-//! (in time) the outbound side of federation.
+//! the outbound side of federation (`client`).
 
+pub mod client;
 mod discovery;
 mod keys;
 mod version;
@@ -8,6 +9,7 @@ mod version;
 use actix_web::web;
 use hanse_http::endpoint;
 
+pub use client::{ClientSettings, FederationClient};
 pub use discovery::FederationDiscovery;
 pub use keys::server::KEY_VALIDITY;
 
