@@ -90,7 +90,7 @@ impl Homeserver {
 /// Locks `mutex`, whether or not a holder panicked: the mutexes here guard
 /// caches and bookkeeping that every write leaves whole, so a panic
 /// elsewhere must not take them down with it.
-pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -72,6 +72,11 @@ pub enum RemoteError {
     /// without a Matrix error, a body that is not JSON, too large).
     #[error("{server} gave an invalid answer: {reason}")]
     InvalidResponse { server: String, reason: String },
+    /// This server could not sign or send the request as built: a body
+    /// that is not canonical JSON (a float, an integer past 2^53), a path
+    /// that makes no URL. A bug on this side; retrying cannot help.
+    #[error("the request to {server} cannot be sent: {reason}")]
+    InvalidRequest { server: String, reason: String },
     /// This server does not federate (`federation.enabled = false`), or
     /// not with that server (the federation policy).
     #[error("federation with {server} is not allowed here")]

@@ -1,8 +1,10 @@
 //! The Matrix server-server API: the endpoints other servers call. Each
 //! request is authenticated (X-Matrix, see [`auth`]) before its handler
-//! runs; what it may see or change is core's decision.
+//! runs; what it may see or change is core's decision. [`client`] is the
+//! outbound side: how this server's requests reach other servers.
 
 mod auth;
+pub mod client;
 mod discovery;
 mod events;
 mod keys;
@@ -14,6 +16,7 @@ mod version;
 use actix_web::web;
 use hanse_http::{endpoint, BodyLimit};
 
+pub use client::{ClientSettings, FederationClient};
 pub use discovery::FederationDiscovery;
 pub use keys::server::KEY_VALIDITY;
 

@@ -250,7 +250,7 @@ impl MatrixError {
                 _ => None,
             },
             R::NotAllowed { .. } => Some((StatusCode::FORBIDDEN, ErrorCode::Forbidden)),
-            R::Unreachable { .. } | R::InvalidResponse { .. } => None,
+            R::Unreachable { .. } | R::InvalidResponse { .. } | R::InvalidRequest { .. } => None,
         };
         match relayed {
             Some((status, errcode)) => Self::new(status, errcode, error.to_string()),

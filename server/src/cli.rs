@@ -28,6 +28,17 @@ pub struct Cli {
     /// Overrides `database.url`.
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
+    /// Overrides `tls_cert`: the PEM certificate chain of the federation
+    /// listener.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Overrides `tls_key`: the PEM private key of the federation listener.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Overrides `federation.ca_file`: PEM CA certificates trusted, besides
+    /// the system's, for other servers' certificates.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub federation_ca: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -146,6 +157,9 @@ impl Cli {
             client_listen: self.client_listen.clone(),
             federation_listen: self.federation_listen.clone(),
             database_url: self.database_url.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            federation_ca: self.federation_ca.clone(),
         }
     }
 }

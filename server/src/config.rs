@@ -3,6 +3,7 @@
 //! The defaults are the commented file `hanse generate-config` prints, so the
 //! documentation of a key and its default cannot drift apart.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,6 +46,11 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FederationConfig {
+    pub enabled: bool,
+    pub ca_file: Option<PathBuf>,
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub max_response_bytes: u64,
     pub allow: Option<Vec<String>>,
     pub deny: Option<Vec<String>>,
     pub trusted_key_servers: Vec<TrustedKeyServerConfig>,
@@ -134,6 +140,9 @@ pub struct Overrides {
     pub client_listen: Option<String>,
     pub federation_listen: Option<String>,
     pub database_url: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub federation_ca: Option<PathBuf>,
 }
 
 impl Config {
@@ -160,15 +169,16 @@ impl Config {
                 .try_parsing(true)
                 .source(Some(env)),
         );
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let flags = [
-            (
-                "data_dir",
-                overrides.data_dir.as_ref().map(|p| p.display().to_string()),
-            ),
+            ("data_dir", path(&overrides.data_dir)),
             ("server_name", overrides.server_name.clone()),
             ("client_listen", overrides.client_listen.clone()),
             ("federation_listen", overrides.federation_listen.clone()),
             ("database.url", overrides.database_url.clone()),
+            ("tls_cert", path(&overrides.tls_cert)),
+            ("tls_key", path(&overrides.tls_key)),
+            ("federation.ca_file", path(&overrides.federation_ca)),
         ];
         for (key, value) in flags {
             builder = builder.set_override_option(key, value)?;
@@ -187,7 +197,7 @@ impl Config {
         })?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid(
-                "tls_cert and tls_key must be given together".into(),
+                "tls_cert and tls_key (flags --tls-cert, --tls-key) must be given together".into(),
             ));
         }
         RateLimits::new(self.rate_settings().as_ref())
@@ -207,6 +217,17 @@ impl Config {
         if self.media.max_upload_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "media.max_upload_bytes must be at least 1".into(),
+            ));
+        }
+        let federation = &self.federation;
+        if federation.connect_timeout_secs == 0
+            || federation.request_timeout_secs == 0
+            || federation.max_response_bytes == 0
+        {
+            return Err(ConfigError::Invalid(
+                "federation.connect_timeout_secs, federation.request_timeout_secs and \
+                 federation.max_response_bytes must be at least 1"
+                    .into(),
             ));
         }
         self.federation_settings()?;
@@ -278,7 +299,8 @@ impl Config {
         let policy = match (&federation.allow, &federation.deny) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::Invalid(
-                    "federation.allow and federation.deny cannot both be set: list either the                      servers to federate with or those to refuse"
+                    "federation.allow and federation.deny cannot both be set: list either the \
+                     servers to federate with or those to refuse"
                         .into(),
                 ))
             }
@@ -286,11 +308,18 @@ impl Config {
             (None, Some(deny)) => FederationPolicy::Deny(globs(deny)),
             (None, None) => FederationPolicy::Open,
         };
+        let policy = if federation.enabled {
+            policy
+        } else {
+            FederationPolicy::Disabled
+        };
         let mut trusted_key_servers = Vec::new();
         for notary in &federation.trusted_key_servers {
             let invalid = |what: String| {
                 ConfigError::Invalid(format!(
-                    "federation.trusted_key_servers: {what} (each entry needs a server_name and                      verify_keys mapping key IDs such as \"ed25519:abc\" to unpadded base64                      public keys)"
+                    "federation.trusted_key_servers: {what} (each entry needs a server_name and \
+                     verify_keys mapping key IDs such as \"ed25519:abc\" to unpadded base64 \
+                     public keys)"
                 ))
             };
             let server_name = ServerName::parse(&notary.server_name)
@@ -315,6 +344,18 @@ impl Config {
             policy,
             trusted_key_servers,
         })
+    }
+
+    /// The settings of the client that sends requests to other servers.
+    pub fn federation_client_settings(&self) -> hanse_federation::ClientSettings {
+        let federation = &self.federation;
+        hanse_federation::ClientSettings {
+            ca_file: federation.ca_file.clone(),
+            connect_timeout: Duration::from_secs(federation.connect_timeout_secs),
+            request_timeout: Duration::from_secs(federation.request_timeout_secs),
+            max_response_bytes: federation.max_response_bytes,
+            dns_overrides: HashMap::new(),
+        }
     }
 
     /// Where media files are stored.
@@ -432,6 +473,39 @@ mod tests {
         let half_tls =
             load(Some("tls_cert = \"c.pem\"\n"), &[], &Overrides::default()).expect_err("half tls");
         assert!(half_tls.to_string().contains("tls_key"), "{half_tls}");
+    }
+
+    #[test]
+    fn tls_and_federation_files_come_from_flags_too() {
+        let file = "tls_cert = \"file.crt\"\ntls_key = \"file.key\"\n[federation]\nca_file = \"file-ca.pem\"\n";
+        let config = load(Some(file), &[], &Overrides::default()).expect("loads");
+        assert_eq!(config.tls_cert.as_deref(), Some(Path::new("file.crt")));
+        assert_eq!(
+            config.federation.ca_file.as_deref(),
+            Some(Path::new("file-ca.pem"))
+        );
+        let overrides = Overrides {
+            tls_cert: Some("flag.crt".into()),
+            tls_key: Some("flag.key".into()),
+            federation_ca: Some("flag-ca.pem".into()),
+            ..Overrides::default()
+        };
+        let config = load(Some(file), &[], &overrides).expect("loads");
+        assert_eq!(config.tls_cert.as_deref(), Some(Path::new("flag.crt")));
+        assert_eq!(config.tls_key.as_deref(), Some(Path::new("flag.key")));
+        let settings = config.federation_client_settings();
+        assert_eq!(settings.ca_file.as_deref(), Some(Path::new("flag-ca.pem")));
+
+        let defaults = load(None, &[], &Overrides::default()).expect("defaults load");
+        assert!(defaults.federation.enabled);
+        let settings = defaults.federation_client_settings();
+        assert_eq!(settings.ca_file, None);
+        assert_eq!(settings.request_timeout, Duration::from_secs(60));
+        assert_eq!(settings.max_response_bytes, 64 * 1024 * 1024);
+        assert!(
+            settings.dns_overrides.is_empty(),
+            "overrides are for tests only"
+        );
     }
 
     #[test]

@@ -2,12 +2,14 @@
 
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hanse_client_api::ClientDiscovery;
+use hanse_core::remote::{NoFederation, Remote};
 use hanse_core::store::{self, ClusterError, ClusterOptions, ManagedCluster, Store};
 use hanse_core::{Homeserver, ServerIdentity};
-use hanse_federation::FederationDiscovery;
+use hanse_federation::{FederationClient, FederationDiscovery};
 use hanse_protocol::identifiers::ServerName;
 use hanse_protocol::signing::ServerSigningKey;
 
@@ -57,6 +59,8 @@ pub fn run(config: Config) -> Result<(), String> {
             _ => None,
         };
         let homeserver = homeserver(&config, server_name, signing_key, store)?;
+        let remote = remote(&config, homeserver.identity.clone())?;
+        let homeserver = homeserver.with_remote(remote);
         homeserver
             .start_push_delivery()
             .await
@@ -68,6 +72,7 @@ pub fn run(config: Config) -> Result<(), String> {
             client = %config.client_listen,
             federation = %config.federation_listen,
             federation_tls = config.tls_cert.is_some(),
+            federation_enabled = config.federation.enabled,
             "hanse is serving"
         );
         http.run().await.map_err(|e| format!("serving: {e}"))?;
@@ -128,6 +133,17 @@ pub(crate) fn homeserver(
         store,
     )
     .map_err(|e| format!("configuration: {e}"))
+}
+
+/// How core reaches other servers: the federation client, or nothing
+/// with `federation.enabled = false` (the federation listener still
+/// serves).
+fn remote(config: &Config, identity: Arc<ServerIdentity>) -> Result<Arc<dyn Remote>, String> {
+    if !config.federation.enabled {
+        return Ok(Arc::new(NoFederation));
+    }
+    let client = FederationClient::new(identity, &config.federation_client_settings())?;
+    Ok(Arc::new(client))
 }
 
 /// The settings the listeners take from the configuration.

@@ -3,15 +3,20 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::process::{ExternalDatabase, HanseProcess};
+use hanse_core::remote::{Remote, RemoteRequest};
+use hanse_core::ServerIdentity;
+use hanse_federation::{ClientSettings, FederationClient};
 use hanse_protocol::canonical_json::object_from_json;
-use hanse_protocol::identifiers::KeyId;
-use hanse_protocol::signing::{verify_json, verifying_key_from_base64};
+use hanse_protocol::identifiers::{KeyId, ServerName};
+use hanse_protocol::signing::{verify_json, verifying_key_from_base64, ServerSigningKey};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -243,6 +248,33 @@ async fn an_external_database_and_tls_on_the_federation_listener() {
         .is_err(),
         "plain HTTP is not served on a TLS listener"
     );
+
+    // Hanse's own federation client reaches it, trusting its certificate
+    // through federation.ca_file.
+    let federation = FederationClient::new(
+        Arc::new(ServerIdentity {
+            server_name: ServerName::parse("origin.test").expect("name"),
+            signing_key: ServerSigningKey::generate(),
+        }),
+        &ClientSettings {
+            ca_file: Some(cert.clone()),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            max_response_bytes: 1024 * 1024,
+            dns_overrides: HashMap::new(),
+        },
+    )
+    .expect("federation client");
+    let destination =
+        ServerName::parse(&format!("localhost:{}", hanse.federation_port)).expect("name");
+    let version = federation
+        .request(
+            &destination,
+            RemoteRequest::get("/_matrix/federation/v1/version"),
+        )
+        .await
+        .expect("a signed request over TLS");
+    assert_eq!(version["server"]["name"], "Hanse");
 
     // The key went into the configured database.
     let client = database.connect().await;

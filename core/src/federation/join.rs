@@ -96,8 +96,7 @@ impl Homeserver {
             encode(user.as_str())
         );
         let answer = self
-            .remote
-            .request(server, RemoteRequest::get(path))
+            .request_server(server, RemoteRequest::get(path))
             .await?;
         let version: RoomVersionId = answer
             .get("room_version")
@@ -172,8 +171,7 @@ impl Homeserver {
         );
         let body = Value::from(CanonicalJsonValue::Object(join.as_object().clone()));
         let answer = self
-            .remote
-            .request(server, RemoteRequest::put(path, body))
+            .request_server(server, RemoteRequest::put(path, body))
             .await?;
         let state = self.check_pdu_list(answer.get("state"), rules).await?;
         let auth_chain = self.check_pdu_list(answer.get("auth_chain"), rules).await?;

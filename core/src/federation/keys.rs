@@ -162,8 +162,7 @@ impl Homeserver {
     /// Fetches `server`'s key document from it and stores it.
     pub async fn fetch_keys_directly(&self, server: &ServerName) -> Result<CheckedKeyDocument> {
         let answer = self
-            .remote
-            .request(server, RemoteRequest::get("/_matrix/key/v2/server"))
+            .request_server(server, RemoteRequest::get("/_matrix/key/v2/server"))
             .await?;
         let fetched = now_ms();
         let document = check_key_document(answer, server, fetched)
@@ -185,8 +184,7 @@ impl Homeserver {
             } } }
         });
         let answer = self
-            .remote
-            .request(
+            .request_server(
                 &notary.server_name,
                 RemoteRequest::post("/_matrix/key/v2/query", body),
             )

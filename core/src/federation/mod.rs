@@ -23,3 +23,22 @@ pub struct FederationSettings {
     /// default, so keys come from their servers only.
     pub trusted_key_servers: Vec<TrustedKeyServer>,
 }
+
+impl crate::Homeserver {
+    /// Sends `request` to `destination`, unless the federation policy
+    /// excludes it: the one way core reaches other servers, so the policy
+    /// holds for everything sent.
+    pub async fn request_server(
+        &self,
+        destination: &hanse_protocol::identifiers::ServerName,
+        request: crate::remote::RemoteRequest,
+    ) -> Result<serde_json::Value, crate::remote::RemoteError> {
+        if !self.settings.federation.policy.allows(destination.as_str()) {
+            tracing::info!(%destination, path = %request.path, "not sent: outside the federation policy");
+            return Err(crate::remote::RemoteError::NotAllowed {
+                server: destination.as_str().to_owned(),
+            });
+        }
+        self.remote.request(destination, request).await
+    }
+}

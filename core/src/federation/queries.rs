@@ -52,8 +52,7 @@ impl Homeserver {
             hanse_protocol::path_segment::encode(alias.as_str())
         );
         let answer = self
-            .remote
-            .request(server, RemoteRequest::get(path))
+            .request_server(server, RemoteRequest::get(path))
             .await?;
         let room_id = answer
             .get("room_id")

@@ -178,7 +178,7 @@ impl Homeserver {
             encode(room.room_id.as_str()),
             encode(event_id.as_str())
         );
-        let answer = match self.remote.request(origin, RemoteRequest::get(path)).await {
+        let answer = match self.request_server(origin, RemoteRequest::get(path)).await {
             Ok(answer) => answer,
             Err(error) => {
                 tracing::info!(%origin, %error, "fetching an auth chain failed");
@@ -214,8 +214,7 @@ impl Homeserver {
             "min_depth": 0,
         });
         let answer = match self
-            .remote
-            .request(origin, RemoteRequest::post(path, body))
+            .request_server(origin, RemoteRequest::post(path, body))
             .await
         {
             Ok(answer) => answer,
