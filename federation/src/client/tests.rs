@@ -191,6 +191,24 @@ fn name(s: &str) -> ServerName {
     ServerName::parse(s).expect("valid server name")
 }
 
+/// GETs the version endpoint of `destination`.
+async fn version(
+    client: &FederationClient,
+    destination: &str,
+) -> Result<serde_json::Value, RemoteError> {
+    client
+        .request(&name(destination), RemoteRequest::get(VERSION))
+        .await
+}
+
+/// Asserts that `result` is a refused certificate.
+fn assert_certificate_refused(result: Result<serde_json::Value, RemoteError>) {
+    assert!(
+        matches!(&result, Err(RemoteError::Unreachable { reason, .. }) if reason.contains("certificate")),
+        "{result:?}"
+    );
+}
+
 /// Answers the version endpoint, and `.well-known` with `well_known`
 /// (404 when none).
 fn federation_server(well_known: Option<serde_json::Value>) -> Respond {
@@ -240,7 +258,9 @@ async fn requests_to_ip_literals_are_signed_for_the_server_name() {
     let client = FederationClient::new(identity.clone(), &ca.settings(&[])).expect("client");
     let destination = name(&format!("127.0.0.1:{port}"));
 
-    let path = "/_matrix/federation/v1/send/t1?a=b%20c";
+    // The path leaves a space unencoded: the signature covers the
+    // target as sent.
+    let path = "/_matrix/federation/v1/send/t1?a=b c";
     let body = json!({ "pdus": [], "edus": [{ "edu_type": "m.typing", "n": 1 }] });
     let answer = client
         .request(&destination, RemoteRequest::put(path, body))
@@ -248,15 +268,14 @@ async fn requests_to_ip_literals_are_signed_for_the_server_name() {
         .expect("an answer");
     assert_eq!(answer, json!({ "path": "/_matrix/federation/v1/send/t1" }));
 
-    let hits = server.hits(path);
+    let hits = server.hits("/_matrix/federation/v1/send/t1?a=b%20c");
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].method, "PUT");
     assert_eq!(hits[0].host, destination.as_str());
     assert_signed(&hits[0], &identity, destination.as_str());
 
     // A request without a body, on the same connection pool.
-    client
-        .request(&destination, RemoteRequest::get(VERSION))
+    version(&client, destination.as_str())
         .await
         .expect("an answer");
     let hits = server.hits(VERSION);
@@ -286,14 +305,17 @@ async fn a_well_known_delegation_is_followed_and_cached() {
         &ca.settings(&[("delegated.test", addr), ("matrix.delegated.test", addr)]),
     )
     .expect("client");
-    let destination = name("delegated.test");
-
     for _ in 0..2 {
-        client
-            .request(&destination, RemoteRequest::get(VERSION))
-            .await
-            .expect("an answer");
+        version(&client, "delegated.test").await.expect("an answer");
     }
+    assert_eq!(
+        client.resolve(&name("delegated.test")).await,
+        Target {
+            host: "matrix.delegated.test".to_owned(),
+            port: addr.port(),
+            host_header: delegated.clone(),
+        }
+    );
     assert_eq!(
         server.hits(WELL_KNOWN).len(),
         1,
@@ -321,14 +343,17 @@ async fn without_well_known_the_hostname_is_used_on_port_8448() {
     let client =
         FederationClient::new(identity(), &ca.settings(&[("plain.test", well_known_addr)]))
             .expect("client");
-    let destination = name("plain.test");
-
     for _ in 0..2 {
-        client
-            .request(&destination, RemoteRequest::get(VERSION))
-            .await
-            .expect("an answer");
+        version(&client, "plain.test").await.expect("an answer");
     }
+    assert_eq!(
+        client.resolve(&name("plain.test")).await,
+        Target {
+            host: "plain.test".to_owned(),
+            port: DEFAULT_PORT,
+            host_header: "plain.test".to_owned(),
+        }
+    );
     let well_known = server.hits(WELL_KNOWN);
     assert_eq!(well_known.len(), 1, "the failure is cached");
     assert_eq!(well_known[0].port, well_known_addr.port());
@@ -352,14 +377,11 @@ async fn an_explicit_port_skips_well_known() {
     );
     let client =
         FederationClient::new(identity(), &ca.settings(&[("port.test", addr)])).expect("client");
-    let destination = name(&format!("port.test:{}", addr.port()));
+    let destination = format!("port.test:{}", addr.port());
 
-    client
-        .request(&destination, RemoteRequest::get(VERSION))
-        .await
-        .expect("an answer");
+    version(&client, &destination).await.expect("an answer");
     assert!(server.hits(WELL_KNOWN).is_empty());
-    assert_eq!(server.hits(VERSION)[0].host, destination.as_str());
+    assert_eq!(server.hits(VERSION)[0].host, destination);
 }
 
 #[actix_web::test]
@@ -377,36 +399,12 @@ async fn certificates_of_unknown_cas_or_other_names_are_refused() {
     // Only the system's CAs: the test CA is unknown.
     let client =
         FederationClient::new(identity(), &settings_without_ca(&overrides)).expect("client");
-    let error = client
-        .request(
-            &name(&format!("127.0.0.5:{}", addr.port())),
-            RemoteRequest::get(VERSION),
-        )
-        .await
-        .expect_err("unknown CA");
-    assert!(
-        matches!(&error, RemoteError::Unreachable { reason, .. } if reason.contains("certificate")),
-        "{error:?}"
-    );
+    assert_certificate_refused(version(&client, &format!("127.0.0.5:{}", addr.port())).await);
 
     // The right CA, the wrong name.
     let client = FederationClient::new(identity(), &ca.settings(&overrides)).expect("client");
-    let error = client
-        .request(
-            &name(&format!("wrong.test:{}", addr.port())),
-            RemoteRequest::get(VERSION),
-        )
-        .await
-        .expect_err("certificate for another name");
-    assert!(
-        matches!(&error, RemoteError::Unreachable { reason, .. } if reason.contains("certificate")),
-        "{error:?}"
-    );
-    client
-        .request(
-            &name(&format!("right.test:{}", addr.port())),
-            RemoteRequest::get(VERSION),
-        )
+    assert_certificate_refused(version(&client, &format!("wrong.test:{}", addr.port())).await);
+    version(&client, &format!("right.test:{}", addr.port()))
         .await
         .expect("the right name is accepted");
     assert_eq!(server.hits(VERSION).len(), 1, "refused before any request");
@@ -535,12 +533,7 @@ async fn a_server_that_never_answers_times_out() {
     .expect("client");
     for port in [port, silent_port] {
         let started = Instant::now();
-        let result = client
-            .request(
-                &name(&format!("127.0.0.8:{port}")),
-                RemoteRequest::get(VERSION),
-            )
-            .await;
+        let result = version(&client, &format!("127.0.0.8:{port}")).await;
         assert!(
             matches!(&result, Err(RemoteError::Unreachable { .. })),
             "{result:?}"
