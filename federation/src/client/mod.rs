@@ -122,8 +122,8 @@ impl Remote for FederationClient {
         request: RemoteRequest,
     ) -> BoxFuture<'a, Result<serde_json::Value, RemoteError>> {
         Box::pin(async move {
-            let prepared = request::prepare(&self.identity, destination, request)?;
             let target = self.discovery.resolve(destination).await;
+            let prepared = request::prepare(&self.identity, destination, &target, request)?;
             request::send(
                 &self.http,
                 destination,

@@ -8,7 +8,7 @@ use hanse_protocol::canonical_json::CanonicalJsonValue;
 use hanse_protocol::identifiers::ServerName;
 use hanse_protocol::x_matrix::SignedRequest;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use reqwest::{Method, Response};
+use reqwest::{Method, Response, Url};
 
 use super::discovery::Target;
 
@@ -16,17 +16,19 @@ use super::discovery::Target;
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub method: Method,
-    pub path: String,
+    pub url: Url,
     pub authorization: String,
     /// The canonical JSON of the body: the bytes that were signed.
     pub body: Option<String>,
 }
 
 /// Signs `request` from `identity` to `destination` (the server name, not
-/// the host it resolves to: the receiver checks its own name).
+/// the host it resolves to: the receiver checks its own name), to be sent
+/// to `target`.
 pub(crate) fn prepare(
     identity: &ServerIdentity,
     destination: &ServerName,
+    target: &Target,
     request: RemoteRequest,
 ) -> Result<Prepared, RemoteError> {
     let invalid = |reason: String| RemoteError::InvalidRequest {
@@ -43,9 +45,20 @@ pub(crate) fn prepare(
         RemoteMethod::Put => Method::PUT,
         RemoteMethod::Post => Method::POST,
     };
+    let url = Url::parse(&format!(
+        "https://{}:{}{}",
+        target.host, target.port, request.path
+    ))
+    .map_err(|e| invalid(format!("{:?} makes no URL: {e}", request.path)))?;
+    // The target as it will be sent, which the receiver verifies: the URL
+    // parser percent-encodes what the path left unencoded.
+    let uri = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
     let header = SignedRequest {
         method: method.as_str(),
-        uri: &request.path,
+        uri: &uri,
         origin: identity.server_name.as_str(),
         destination: destination.as_str(),
         content: content.as_ref(),
@@ -54,7 +67,7 @@ pub(crate) fn prepare(
     .map_err(|e| invalid(e.to_string()))?;
     Ok(Prepared {
         method,
-        path: request.path,
+        url,
         authorization: header.to_string(),
         body: content.map(|c| c.to_canonical_string()),
     })
@@ -78,9 +91,8 @@ pub(crate) async fn send(
         server: server(),
         reason,
     };
-    let url = format!("https://{}:{}{}", target.host, target.port, prepared.path);
     let mut builder = http
-        .request(prepared.method, &url)
+        .request(prepared.method, prepared.url)
         .header(HOST, &target.host_header)
         .header(AUTHORIZATION, prepared.authorization);
     if let Some(body) = prepared.body {

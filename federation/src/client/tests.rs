@@ -180,6 +180,15 @@ fn bind(addr: &str) -> TcpListener {
     TcpListener::bind(addr).unwrap_or_else(|e| panic!("binding {addr}: {e}"))
 }
 
+/// A test server on `ip`, at a port the system picks, with a certificate
+/// for that address; its server name (`ip:port`) with it.
+fn serve_ip_literal(ca: &TestCa, ip: &str, respond: Respond) -> (TestServer, String) {
+    let listener = bind(&format!("{ip}:0"));
+    let port = listener.local_addr().expect("addr").port();
+    let server = TestServer::start(vec![listener], ca.server_tls(&[ip]), respond);
+    (server, format!("{ip}:{port}"))
+}
+
 fn identity() -> Arc<ServerIdentity> {
     Arc::new(ServerIdentity {
         server_name: ServerName::parse("origin.test").expect("name"),
@@ -189,6 +198,24 @@ fn identity() -> Arc<ServerIdentity> {
 
 fn name(s: &str) -> ServerName {
     ServerName::parse(s).expect("valid server name")
+}
+
+/// GETs the version endpoint of `destination`.
+async fn version(
+    client: &FederationClient,
+    destination: &str,
+) -> Result<serde_json::Value, RemoteError> {
+    client
+        .request(&name(destination), RemoteRequest::get(VERSION))
+        .await
+}
+
+/// Asserts that `result` is a refused certificate.
+fn assert_certificate_refused(result: Result<serde_json::Value, RemoteError>) {
+    assert!(
+        matches!(&result, Err(RemoteError::Unreachable { reason, .. }) if reason.contains("certificate")),
+        "{result:?}"
+    );
 }
 
 /// Answers the version endpoint, and `.well-known` with `well_known`
@@ -229,18 +256,18 @@ fn assert_signed(hit: &Hit, identity: &ServerIdentity, destination: &str) {
 #[actix_web::test]
 async fn requests_to_ip_literals_are_signed_for_the_server_name() {
     let ca = TestCa::new();
-    let listener = bind("127.0.0.1:0");
-    let port = listener.local_addr().expect("addr").port();
-    let server = TestServer::start(
-        vec![listener],
-        ca.server_tls(&["127.0.0.1"]),
+    let (server, destination) = serve_ip_literal(
+        &ca,
+        "127.0.0.1",
         Arc::new(|request| Some(HttpResponse::Ok().json(json!({ "path": request.path() })))),
     );
     let identity = identity();
     let client = FederationClient::new(identity.clone(), &ca.settings(&[])).expect("client");
-    let destination = name(&format!("127.0.0.1:{port}"));
+    let destination = name(&destination);
 
-    let path = "/_matrix/federation/v1/send/t1?a=b%20c";
+    // The path leaves a space unencoded: the signature covers the
+    // target as sent.
+    let path = "/_matrix/federation/v1/send/t1?a=b c";
     let body = json!({ "pdus": [], "edus": [{ "edu_type": "m.typing", "n": 1 }] });
     let answer = client
         .request(&destination, RemoteRequest::put(path, body))
@@ -248,15 +275,14 @@ async fn requests_to_ip_literals_are_signed_for_the_server_name() {
         .expect("an answer");
     assert_eq!(answer, json!({ "path": "/_matrix/federation/v1/send/t1" }));
 
-    let hits = server.hits(path);
+    let hits = server.hits("/_matrix/federation/v1/send/t1?a=b%20c");
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].method, "PUT");
     assert_eq!(hits[0].host, destination.as_str());
     assert_signed(&hits[0], &identity, destination.as_str());
 
     // A request without a body, on the same connection pool.
-    client
-        .request(&destination, RemoteRequest::get(VERSION))
+    version(&client, destination.as_str())
         .await
         .expect("an answer");
     let hits = server.hits(VERSION);
@@ -286,14 +312,17 @@ async fn a_well_known_delegation_is_followed_and_cached() {
         &ca.settings(&[("delegated.test", addr), ("matrix.delegated.test", addr)]),
     )
     .expect("client");
-    let destination = name("delegated.test");
-
     for _ in 0..2 {
-        client
-            .request(&destination, RemoteRequest::get(VERSION))
-            .await
-            .expect("an answer");
+        version(&client, "delegated.test").await.expect("an answer");
     }
+    assert_eq!(
+        client.resolve(&name("delegated.test")).await,
+        Target {
+            host: "matrix.delegated.test".to_owned(),
+            port: addr.port(),
+            host_header: delegated.clone(),
+        }
+    );
     assert_eq!(
         server.hits(WELL_KNOWN).len(),
         1,
@@ -321,14 +350,17 @@ async fn without_well_known_the_hostname_is_used_on_port_8448() {
     let client =
         FederationClient::new(identity(), &ca.settings(&[("plain.test", well_known_addr)]))
             .expect("client");
-    let destination = name("plain.test");
-
     for _ in 0..2 {
-        client
-            .request(&destination, RemoteRequest::get(VERSION))
-            .await
-            .expect("an answer");
+        version(&client, "plain.test").await.expect("an answer");
     }
+    assert_eq!(
+        client.resolve(&name("plain.test")).await,
+        Target {
+            host: "plain.test".to_owned(),
+            port: DEFAULT_PORT,
+            host_header: "plain.test".to_owned(),
+        }
+    );
     let well_known = server.hits(WELL_KNOWN);
     assert_eq!(well_known.len(), 1, "the failure is cached");
     assert_eq!(well_known[0].port, well_known_addr.port());
@@ -352,14 +384,11 @@ async fn an_explicit_port_skips_well_known() {
     );
     let client =
         FederationClient::new(identity(), &ca.settings(&[("port.test", addr)])).expect("client");
-    let destination = name(&format!("port.test:{}", addr.port()));
+    let destination = format!("port.test:{}", addr.port());
 
-    client
-        .request(&destination, RemoteRequest::get(VERSION))
-        .await
-        .expect("an answer");
+    version(&client, &destination).await.expect("an answer");
     assert!(server.hits(WELL_KNOWN).is_empty());
-    assert_eq!(server.hits(VERSION)[0].host, destination.as_str());
+    assert_eq!(server.hits(VERSION)[0].host, destination);
 }
 
 #[actix_web::test]
@@ -377,36 +406,12 @@ async fn certificates_of_unknown_cas_or_other_names_are_refused() {
     // Only the system's CAs: the test CA is unknown.
     let client =
         FederationClient::new(identity(), &settings_without_ca(&overrides)).expect("client");
-    let error = client
-        .request(
-            &name(&format!("127.0.0.5:{}", addr.port())),
-            RemoteRequest::get(VERSION),
-        )
-        .await
-        .expect_err("unknown CA");
-    assert!(
-        matches!(&error, RemoteError::Unreachable { reason, .. } if reason.contains("certificate")),
-        "{error:?}"
-    );
+    assert_certificate_refused(version(&client, &format!("127.0.0.5:{}", addr.port())).await);
 
     // The right CA, the wrong name.
     let client = FederationClient::new(identity(), &ca.settings(&overrides)).expect("client");
-    let error = client
-        .request(
-            &name(&format!("wrong.test:{}", addr.port())),
-            RemoteRequest::get(VERSION),
-        )
-        .await
-        .expect_err("certificate for another name");
-    assert!(
-        matches!(&error, RemoteError::Unreachable { reason, .. } if reason.contains("certificate")),
-        "{error:?}"
-    );
-    client
-        .request(
-            &name(&format!("right.test:{}", addr.port())),
-            RemoteRequest::get(VERSION),
-        )
+    assert_certificate_refused(version(&client, &format!("wrong.test:{}", addr.port())).await);
+    version(&client, &format!("right.test:{}", addr.port()))
         .await
         .expect("the right name is accepted");
     assert_eq!(server.hits(VERSION).len(), 1, "refused before any request");
@@ -415,11 +420,9 @@ async fn certificates_of_unknown_cas_or_other_names_are_refused() {
 #[actix_web::test]
 async fn error_answers_map_to_remote_errors() {
     let ca = TestCa::new();
-    let listener = bind("127.0.0.6:0");
-    let port = listener.local_addr().expect("addr").port();
-    let _server = TestServer::start(
-        vec![listener],
-        ca.server_tls(&["127.0.0.6"]),
+    let (_server, destination) = serve_ip_literal(
+        &ca,
+        "127.0.0.6",
         Arc::new(|request| {
             Some(match request.path() {
                 "/forbidden" => HttpResponse::Forbidden()
@@ -431,7 +434,7 @@ async fn error_answers_map_to_remote_errors() {
         }),
     );
     let client = FederationClient::new(identity(), &ca.settings(&[])).expect("client");
-    let destination = name(&format!("127.0.0.6:{port}"));
+    let destination = name(&destination);
     let request = |path: &'static str| client.request(&destination, RemoteRequest::get(path));
 
     match request("/forbidden").await {
@@ -470,12 +473,10 @@ async fn error_answers_map_to_remote_errors() {
 #[actix_web::test]
 async fn oversized_answers_are_refused() {
     let ca = TestCa::new();
-    let listener = bind("127.0.0.7:0");
-    let port = listener.local_addr().expect("addr").port();
     let big = json!({ "padding": "x".repeat(4096) });
-    let _server = TestServer::start(
-        vec![listener],
-        ca.server_tls(&["127.0.0.7"]),
+    let (_server, destination) = serve_ip_literal(
+        &ca,
+        "127.0.0.7",
         Arc::new(move |request| {
             let bytes = web::Bytes::from(big.to_string());
             Some(match request.path() {
@@ -499,7 +500,7 @@ async fn oversized_answers_are_refused() {
         },
     )
     .expect("client");
-    let destination = name(&format!("127.0.0.7:{port}"));
+    let destination = name(&destination);
     for path in ["/sized", "/chunked"] {
         let result = client.request(&destination, RemoteRequest::get(path)).await;
         assert!(
@@ -513,16 +514,10 @@ async fn oversized_answers_are_refused() {
 #[actix_web::test]
 async fn a_server_that_never_answers_times_out() {
     let ca = TestCa::new();
-    let listener = bind("127.0.0.8:0");
-    let port = listener.local_addr().expect("addr").port();
-    let _server = TestServer::start(
-        vec![listener],
-        ca.server_tls(&["127.0.0.8"]),
-        Arc::new(|_| None),
-    );
+    let (_server, never_answers) = serve_ip_literal(&ca, "127.0.0.8", Arc::new(|_| None));
     // Accepts connections but never speaks TLS.
     let silent = bind("127.0.0.8:0");
-    let silent_port = silent.local_addr().expect("addr").port();
+    let never_shakes_hands = format!("127.0.0.8:{}", silent.local_addr().expect("addr").port());
 
     let client = FederationClient::new(
         identity(),
@@ -533,16 +528,11 @@ async fn a_server_that_never_answers_times_out() {
         },
     )
     .expect("client");
-    for port in [port, silent_port] {
+    for destination in [never_answers, never_shakes_hands] {
         let started = Instant::now();
-        let result = client
-            .request(
-                &name(&format!("127.0.0.8:{port}")),
-                RemoteRequest::get(VERSION),
-            )
-            .await;
+        let result = version(&client, &destination).await;
         assert!(
-            matches!(&result, Err(RemoteError::Unreachable { .. })),
+            matches!(&result, Err(RemoteError::Unreachable { reason, .. }) if reason.contains("timed out")),
             "{result:?}"
         );
         assert!(
