@@ -14,6 +14,7 @@ mod transactions;
 mod version;
 
 use actix_web::web;
+use hanse_core::federation::resident::RemoteMembership;
 use hanse_http::{endpoint, BodyLimit};
 
 pub use client::{ClientSettings, FederationClient};
@@ -76,13 +77,36 @@ pub fn routes(config: &mut web::ServiceConfig) {
             endpoint(&format!("{V1}/query/directory")).route(web::get().to(queries::directory)),
         )
         .service(endpoint(&format!("{V1}/query/profile")).route(web::get().to(queries::profile)))
-        // Joining rooms
-        .service(
-            endpoint(&format!("{V1}/make_join/{{roomId}}/{{userId}}"))
-                .route(web::get().to(membership::make_join)),
-        )
-        .service(
-            endpoint("/_matrix/federation/v2/send_join/{roomId}/{eventId}")
-                .route(web::put().to(membership::send_join)),
-        );
+        // Joining, leaving and knocking
+        .configure(|config| {
+            for (membership, make, send) in [
+                (
+                    RemoteMembership::Join,
+                    "make_join",
+                    "/_matrix/federation/v2/send_join",
+                ),
+                (
+                    RemoteMembership::Leave,
+                    "make_leave",
+                    "/_matrix/federation/v2/send_leave",
+                ),
+                (
+                    RemoteMembership::Knock,
+                    "make_knock",
+                    "/_matrix/federation/v1/send_knock",
+                ),
+            ] {
+                config
+                    .service(
+                        endpoint(&format!("{V1}/{make}/{{roomId}}/{{userId}}"))
+                            .app_data(web::Data::new(membership))
+                            .route(web::get().to(membership::make_membership)),
+                    )
+                    .service(
+                        endpoint(&format!("{send}/{{roomId}}/{{eventId}}"))
+                            .app_data(web::Data::new(membership))
+                            .route(web::put().to(membership::send_membership)),
+                    );
+            }
+        });
 }

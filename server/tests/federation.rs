@@ -52,7 +52,7 @@ async fn three_servers_share_a_room_and_a_stopped_one_catches_up() {
     send_text(&alice, &path_room, "a1", "from alice").await;
     send_text(&bob, &path_room, "b1", "from bob").await;
     send_text(&carol, &path_room, "c1", "from carol").await;
-    set_topic(&bob, &path_room, "set on B").await;
+    set_topic(&alice, &path_room, "set on A").await;
     let everyone = ["from alice", "from bob", "from carol"];
     for (client, server) in [(&alice, &a), (&bob, &b), (&carol, &c)] {
         eventually(

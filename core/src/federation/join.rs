@@ -1,15 +1,15 @@
 //! The joining side of a join through another server: make_join for a
 //! template, sign it, send_join, and store the room that comes back.
 
-use hanse_protocol::canonical_json::{object_from_json, CanonicalJsonValue};
+use hanse_protocol::canonical_json::{object_from_json, CanonicalJsonObject, CanonicalJsonValue};
 use hanse_protocol::event_signing::sign_event;
-use hanse_protocol::identifiers::{RoomId, ServerName};
+use hanse_protocol::identifiers::{RoomId, ServerName, UserId};
 use hanse_protocol::path_segment::encode;
 use hanse_protocol::pdu::Pdu;
 use hanse_protocol::room_versions::RoomVersionId;
 use serde_json::Value;
 
-use super::resident::JOINABLE;
+use super::resident::{RemoteMembership, JOINABLE};
 use crate::accounts::Session;
 use crate::clock::now_ms;
 use crate::rate_limits::Action;
@@ -85,94 +85,15 @@ impl Homeserver {
         reason: Option<String>,
     ) -> Result<()> {
         let user = &session.user_id;
-        let versions: String = JOINABLE
-            .iter()
-            .map(|version| format!("ver={}", version.as_str()))
-            .collect::<Vec<_>>()
-            .join("&");
-        let path = format!(
-            "/_matrix/federation/v1/make_join/{}/{}?{versions}",
-            encode(room_id.as_str()),
-            encode(user.as_str())
-        );
-        let answer = self
-            .request_server(server, RemoteRequest::get(path))
-            .await?;
-        let version: RoomVersionId = answer
-            .get("room_version")
-            .and_then(Value::as_str)
-            .unwrap_or("1")
-            .parse()
-            .ok()
-            .filter(|version| JOINABLE.contains(version))
-            .ok_or_else(|| {
-                Error::UnsupportedRoomVersion(
-                    answer
-                        .get("room_version")
-                        .and_then(Value::as_str)
-                        .unwrap_or("1")
-                        .to_owned(),
-                )
-            })?;
-        let rules = version.rules();
-        let invalid = |reason: &str| -> Error {
-            RemoteError::InvalidResponse {
-                server: server.as_str().to_owned(),
-                reason: reason.to_owned(),
-            }
-            .into()
-        };
-        let mut event = answer
-            .get("event")
-            .cloned()
-            .and_then(|event| object_from_json(event).ok())
-            .ok_or_else(|| invalid("make_join gave no event"))?;
-        // The template must be the join asked for; nothing else is signed.
-        let field = |name: &str| event.get(name).and_then(CanonicalJsonValue::as_str);
-        if field("type") != Some("m.room.member")
-            || field("state_key") != Some(user.as_str())
-            || field("sender") != Some(user.as_str())
-            || field("room_id") != Some(room_id.as_str())
-        {
-            return Err(invalid("make_join gave an event that is not this join"));
-        }
         let mut content = crate::rooms::object(serde_json::json!({ "membership": "join" }));
-        if let Some(CanonicalJsonValue::Object(offered)) = event.get("content") {
-            if let Some(via) = offered.get("join_authorised_via_users_server") {
-                content.insert("join_authorised_via_users_server".into(), via.clone());
-            }
-        }
         self.add_profile(&mut content, user).await?;
         if let Some(reason) = reason {
             content.insert("reason".into(), CanonicalJsonValue::String(reason));
         }
-        event.insert("content".into(), CanonicalJsonValue::Object(content));
-        event.insert(
-            "origin_server_ts".into(),
-            CanonicalJsonValue::integer(now_ms()).map_err(|e| Error::Internal(e.to_string()))?,
-        );
-        event.remove("signatures");
-        event.remove("hashes");
-        let identity = &self.identity;
-        sign_event(
-            &mut event,
-            &identity.signing_key,
-            identity.server_name.as_str(),
-            rules,
-        )
-        .map_err(|e| invalid(&format!("the template cannot be signed: {e}")))?;
-        let join = Pdu::from_canonical(event, rules)
-            .map_err(|e| invalid(&format!("the template is not a valid event: {e}")))?;
-
-        let path = format!(
-            "/_matrix/federation/v2/send_join/{}/{}",
-            encode(room_id.as_str()),
-            encode(join.event_id().as_str())
-        );
-        let body = Value::from(CanonicalJsonValue::Object(join.as_object().clone()));
-        let answer = self
-            .request_server(server, RemoteRequest::put(path, body))
+        let (version, join, answer) = self
+            .handshake(server, room_id, user, RemoteMembership::Join, content)
             .await?;
+        let rules = version.rules();
         let state = self.check_pdu_list(answer.get("state"), rules).await?;
         let auth_chain = self.check_pdu_list(answer.get("auth_chain"), rules).await?;
         // A restricted join comes back signed by the resident server too.
@@ -199,6 +120,14 @@ impl Homeserver {
         let excluded = self.settings.federation.policy.excluded(servers);
         if !excluded.is_empty() {
             tracing::warn!(%room_id, ?excluded, "not joining a room with servers outside the policy");
+            // The resident server took the join already: take it back.
+            let leave = crate::rooms::object(serde_json::json!({ "membership": "leave" }));
+            if let Err(error) = self
+                .handshake(server, room_id, user, RemoteMembership::Leave, leave)
+                .await
+            {
+                tracing::warn!(%room_id, %server, %error, "leaving again after a refused join failed");
+            }
             return Err(Error::Forbidden(format!(
                 "{room_id} has members on servers this server's federation policy excludes: {}",
                 excluded.join(", ")
@@ -214,5 +143,103 @@ impl Homeserver {
         .await?;
         tracing::info!(%room_id, %server, "joined a room through another server");
         Ok(())
+    }
+
+    /// make_{membership} on `server`, the template checked to be what was
+    /// asked for, `content` put in, signed, and send_{membership}: the
+    /// room's version, the signed event and the answer to send.
+    async fn handshake(
+        &self,
+        server: &ServerName,
+        room_id: &RoomId,
+        user: &UserId,
+        membership: RemoteMembership,
+        content: CanonicalJsonObject,
+    ) -> Result<(RoomVersionId, Pdu, Value)> {
+        let kind = membership.as_str();
+        let query = match membership {
+            RemoteMembership::Leave => String::new(),
+            RemoteMembership::Join | RemoteMembership::Knock => {
+                let versions: Vec<String> = JOINABLE
+                    .iter()
+                    .map(|version| format!("ver={}", version.as_str()))
+                    .collect();
+                format!("?{}", versions.join("&"))
+            }
+        };
+        let path = format!(
+            "/_matrix/federation/v1/make_{kind}/{}/{}{query}",
+            encode(room_id.as_str()),
+            encode(user.as_str())
+        );
+        let answer = self
+            .request_server(server, RemoteRequest::get(path))
+            .await?;
+        let named = answer
+            .get("room_version")
+            .and_then(Value::as_str)
+            .unwrap_or("1");
+        let version: RoomVersionId = named
+            .parse()
+            .ok()
+            .filter(|version| JOINABLE.contains(version))
+            .ok_or_else(|| Error::UnsupportedRoomVersion(named.to_owned()))?;
+        let rules = version.rules();
+        let invalid = |reason: String| -> Error {
+            RemoteError::InvalidResponse {
+                server: server.as_str().to_owned(),
+                reason,
+            }
+            .into()
+        };
+        let mut event = answer
+            .get("event")
+            .cloned()
+            .and_then(|event| object_from_json(event).ok())
+            .ok_or_else(|| invalid(format!("make_{kind} gave no event")))?;
+        // The template must be the event asked for; nothing else is signed.
+        let field = |name: &str| event.get(name).and_then(CanonicalJsonValue::as_str);
+        if field("type") != Some("m.room.member")
+            || field("state_key") != Some(user.as_str())
+            || field("sender") != Some(user.as_str())
+            || field("room_id") != Some(room_id.as_str())
+        {
+            return Err(invalid(format!(
+                "make_{kind} gave an event that is not this {kind}"
+            )));
+        }
+        let mut content = content;
+        if let Some(CanonicalJsonValue::Object(offered)) = event.get("content") {
+            if let Some(via) = offered.get("join_authorised_via_users_server") {
+                content.insert("join_authorised_via_users_server".into(), via.clone());
+            }
+        }
+        event.insert("content".into(), CanonicalJsonValue::Object(content));
+        event.insert(
+            "origin_server_ts".into(),
+            CanonicalJsonValue::integer(now_ms()).map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        event.remove("signatures");
+        event.remove("hashes");
+        let identity = &self.identity;
+        sign_event(
+            &mut event,
+            &identity.signing_key,
+            identity.server_name.as_str(),
+            rules,
+        )
+        .map_err(|e| invalid(format!("the template cannot be signed: {e}")))?;
+        let signed = Pdu::from_canonical(event, rules)
+            .map_err(|e| invalid(format!("the template is not a valid event: {e}")))?;
+        let path = format!(
+            "/_matrix/federation/v2/send_{kind}/{}/{}",
+            encode(room_id.as_str()),
+            encode(signed.event_id().as_str())
+        );
+        let body = Value::from(CanonicalJsonValue::Object(signed.as_object().clone()));
+        let answer = self
+            .request_server(server, RemoteRequest::put(path, body))
+            .await?;
+        Ok((version, signed, answer))
     }
 }

@@ -108,14 +108,15 @@ impl Homeserver {
         batch.head.state_root = state_after;
         batch.head.extremities = vec![(row.nid, join.event_id().clone())];
         batch.head.max_depth = row.depth;
-        batch.apply_changed_state(empty, state_after).await?;
         let appended = Appended {
             event_id: join.event_id().clone(),
             stream_ordering: row
                 .stream_ordering
                 .expect("a timeline event has a position"),
         };
+        // Remembered first: the state's side effects read the join back.
         batch.remember(&row, join, state_before, EventStatus::Timeline);
+        batch.apply_changed_state(empty, state_after).await?;
         batch.commit().await?;
         Ok(appended)
     }

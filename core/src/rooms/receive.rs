@@ -145,9 +145,10 @@ impl Batch<'_> {
             }
             None => state_before,
         };
+        // Remembered first: the head's side effects read the event back.
+        self.remember(&stored, pdu.clone(), state_before, EventStatus::Timeline);
         self.advance_head(&pdu, stored.nid, stored.depth, state_after)
             .await?;
-        self.remember(&stored, pdu, state_before, EventStatus::Timeline);
         Ok(Receipt::Accepted)
     }
 

@@ -141,27 +141,28 @@ impl Homeserver {
     /// like, and the user's own membership event.
     pub(super) async fn stripped_state(&self, row: &MembershipRow) -> Result<Vec<Value>> {
         let room = self.room_of(row).await?;
-        let root = self.current_root(&room).await?;
+        let mut state = self.stripped_room_state(&room).await?;
+        state.extend(
+            self.events(&[row.event_nid])
+                .await?
+                .iter()
+                .map(|e| stripped(e)),
+        );
+        Ok(state)
+    }
+
+    /// The room's name, topic, avatar and the like, stripped to what a
+    /// user outside the room may see before joining.
+    pub(crate) async fn stripped_room_state(&self, room: &RoomRef) -> Result<Vec<Value>> {
+        let root = self.current_root(room).await?;
         let pairs: Vec<(&str, &str)> = STRIPPED_STATE.iter().map(|t| (*t, "")).collect();
-        let mut events: Vec<Arc<StoredEvent>> = self
+        let events: Vec<Arc<StoredEvent>> = self
             .state_at(root, &pairs)
             .await?
             .into_iter()
             .flatten()
             .collect();
-        events.extend(self.events(&[row.event_nid]).await?);
-        Ok(events
-            .iter()
-            .map(|event| {
-                let pdu = &event.pdu;
-                json!({
-                    "type": pdu.event_type(),
-                    "state_key": pdu.state_key().unwrap_or_default(),
-                    "sender": pdu.sender().as_str(),
-                    "content": pdu.content(),
-                })
-            })
-            .collect())
+        Ok(events.iter().map(|event| stripped(event)).collect())
     }
 
     /// The latest events of the room after the token up to `upto`.
@@ -306,4 +307,15 @@ impl Homeserver {
         }
         Ok(rendered)
     }
+}
+
+/// A state event as stripped state: type, state key, sender, content.
+fn stripped(event: &StoredEvent) -> Value {
+    let pdu = &event.pdu;
+    json!({
+        "type": pdu.event_type(),
+        "state_key": pdu.state_key().unwrap_or_default(),
+        "sender": pdu.sender().as_str(),
+        "content": pdu.content(),
+    })
 }

@@ -67,6 +67,19 @@ impl FederatedServer {
         label: &str,
         env: Vec<(&'static str, String)>,
     ) -> Self {
+        let mut server = Self::prepare(ca, dir, label, env).await;
+        server.run().await;
+        server
+    }
+
+    /// A server with its name and ports chosen, not started yet (see
+    /// [`FederatedServer::start_with_config`]).
+    pub async fn prepare(
+        ca: &TestCa,
+        dir: &Path,
+        label: &str,
+        env: Vec<(&'static str, String)>,
+    ) -> Self {
         let ports = (free_port(), free_port());
         let name = format!("localhost:{}", ports.1);
         let database = ExternalDatabase::new().await;
@@ -86,7 +99,7 @@ impl FederatedServer {
             ("HANSE_RATE_LIMITS__ENABLED", "false".to_owned()),
             ("HANSE_PRESENCE", "false".to_owned()),
         ]);
-        let mut server = Self {
+        Self {
             name,
             database,
             data_dir: dir.join(label),
@@ -94,12 +107,30 @@ impl FederatedServer {
             args,
             env,
             process: None,
-        };
-        server.run().await;
-        server
+        }
     }
 
-    async fn run(&mut self) {
+    /// Starts a prepared server with `toml` as its configuration file.
+    pub async fn start_with_config(&mut self, toml: &str) {
+        let file = self.data_dir.with_extension("toml");
+        fs::write(&file, toml).expect("write config");
+        self.args
+            .extend(["--config".to_owned(), file.display().to_string()]);
+        self.run().await;
+    }
+
+    /// The server's signing key, from its data directory.
+    pub fn signing_key(&self) -> hanse_protocol::signing::ServerSigningKey {
+        hanse_server::signing_key::load_or_generate(&self.data_dir.join("signing.key"))
+            .expect("the server's signing key")
+    }
+
+    /// `https://localhost:<port>` of the federation listener.
+    pub fn federation_url(&self) -> String {
+        format!("https://localhost:{}", self.ports.1)
+    }
+
+    pub async fn run(&mut self) {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         self.process = Some(
             HanseProcess::start_named(&self.data_dir, &self.name, self.ports, &args, &self.env)
