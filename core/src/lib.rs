@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod clock;
 pub mod e2ee;
 mod error;
+pub mod federation;
 pub mod filters;
 mod identity;
 pub mod media;
@@ -13,6 +14,7 @@ pub mod presence;
 pub mod push;
 pub mod rate_limits;
 pub mod remote;
+pub mod retry;
 pub mod rooms;
 pub mod settings;
 pub mod store;
@@ -23,7 +25,10 @@ use std::sync::Arc;
 
 pub use error::{Error, Result};
 pub use identity::ServerIdentity;
-pub use settings::{MediaSettings, PushSettings, RegistrationPolicy, Settings, UrlPreviewSettings};
+pub use settings::{
+    FederationSenderSettings, MediaSettings, PushSettings, RegistrationPolicy, Settings,
+    UrlPreviewSettings,
+};
 pub use store::{Store, StoreError};
 
 /// Everything a request handler needs to act for this server. Cheap to
@@ -51,6 +56,8 @@ pub struct Homeserver {
     pub to_device_acks: Arc<e2ee::Acknowledged>,
     /// Other servers, reached through the federation crate.
     pub remote: Arc<dyn remote::Remote>,
+    /// The tasks sending queued events and EDUs to other servers.
+    pub federation_sender: Arc<federation::FederationSender>,
 }
 
 impl Homeserver {
@@ -72,6 +79,7 @@ impl Homeserver {
             push_delivery: Arc::default(),
             to_device_acks: Arc::default(),
             remote: Arc::new(remote::NoFederation),
+            federation_sender: Arc::default(),
             store,
         })
     }

@@ -112,6 +112,9 @@ pub(crate) struct Batch<'a> {
     /// Its registration as a writer of the event stream, ended after the
     /// commit (see `crate::streams`).
     stream: StreamTicket,
+    /// Federation destinations its events were queued for: woken after
+    /// the commit.
+    destinations: Vec<i32>,
 }
 
 /// Why a job of a batch failed.
@@ -173,6 +176,7 @@ impl<'a> Batch<'a> {
             redacted: Vec::new(),
             _permit: permit,
             stream,
+            destinations: Vec::new(),
         })
     }
 
@@ -213,6 +217,7 @@ impl<'a> Batch<'a> {
             redacted: Vec::new(),
             _permit: permit,
             stream,
+            destinations: Vec::new(),
         };
         let built = batch.build(create, room_id.as_ref()).await?;
         let room_id = built.pdu.room_id().clone();
@@ -307,6 +312,12 @@ impl<'a> Batch<'a> {
             rooms.events.insert(event);
         }
         self.stream.committed(topics);
+        let mut destinations = self.destinations;
+        destinations.sort_unstable();
+        destinations.dedup();
+        for destination in destinations {
+            self.homeserver.wake_destination(destination);
+        }
         Ok(())
     }
 
@@ -522,7 +533,8 @@ impl<'a> Batch<'a> {
         let json = object_to_canonical_string(pdu.as_object());
         let state_before = self.head.state_root;
         let depth = i64::try_from(pdu.depth()).map_err(internal)?;
-        let (nid, stream_ordering) = self
+        let local_destination = self.homeserver.local_destination().await?;
+        let inserted = self
             .write
             .insert_event(&NewEventRow {
                 event_id: pdu.event_id().as_str(),
@@ -544,9 +556,12 @@ impl<'a> Batch<'a> {
                     )
                 }),
                 now_ms: now_ms(),
+                local_destination,
             })
             .await?;
+        let (nid, stream_ordering) = (inserted.event_nid, inserted.stream_ordering);
         self.stream.allocated(stream_ordering);
+        self.destinations.extend(inserted.destinations);
 
         if let Some(state_key_nid) = state_key_nid {
             let key = StateKey {
@@ -571,9 +586,23 @@ impl<'a> Batch<'a> {
                     .get("membership")
                     .and_then(CanonicalJsonValue::as_str)
                     .unwrap_or_default();
-                self.write
+                let before = self
+                    .write
                     .set_membership(self.room.nid, state_key_nid, membership, nid)
                     .await?;
+                let target = pdu.state_key().unwrap_or_default();
+                let queued = self
+                    .homeserver
+                    .queue_membership_change(
+                        &self.write,
+                        self.room.nid,
+                        nid,
+                        target,
+                        before.as_deref(),
+                        membership,
+                    )
+                    .await?;
+                self.destinations.extend(queued);
             }
         }
         if let Some(target) = redacts {
