@@ -78,6 +78,9 @@ impl Homeserver {
     /// Resumes every destination with pending work and starts the sweep
     /// that finds work other processes left (at start-up).
     pub async fn start_federation_sender(&self) -> Result<()> {
+        self.federation_sender
+            .stopped
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         self.local_destination().await?;
         let pending = self.resume_destinations().await?;
         if pending > 0 {
