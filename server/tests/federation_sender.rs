@@ -538,37 +538,57 @@ async fn pending_deliveries_survive_a_restart() {
 }
 
 #[tokio::test]
-async fn two_processes_never_send_to_one_server_at_once() {
+async fn two_processes_take_turns_but_never_send_to_one_server_at_once() {
     let (receiver, url, _h) = Receiver::start().await;
     receiver.delay_ms.store(30, Ordering::SeqCst);
-    let remote = Arc::new(LoopbackRemote::default());
-    remote.route("one.test", &url);
-    let sweeping = FederationSenderSettings {
+    receiver.failing.store(true, Ordering::SeqCst);
+    // Leases shorter than the back-off: while one process waits to retry,
+    // the other may take the destination, and both try at the stored
+    // retry time.
+    let contended = FederationSenderSettings {
+        lease: Duration::from_millis(150),
         sweep_interval: Duration::from_millis(20),
         ..sender_settings()
     };
+    let remotes = [(); 2].map(|()| {
+        let remote = Arc::new(LoopbackRemote::default());
+        remote.route("one.test", &url);
+        remote
+    });
     let mut options = TestOptions::default();
-    options.settings.federation_sender = sweeping.clone();
-    options.remote = Some(remote.clone());
+    options.settings.federation_sender = contended.clone();
+    options.remote = Some(remotes[0].clone());
     let server = TestServer::start_with(options).await;
     let (alice, room) = room_with(&server, &["@bob:one.test"]).await;
-    // The second process hears of the work through its sweep only, and
-    // tries to take the destination every 20 ms.
     let other = another_process(
         &server.database,
         server.homeserver.identity.server_name.clone(),
-        remote,
-        sweeping,
+        remotes[1].clone(),
+        contended,
     )
     .await;
 
-    let sent = send(&server.homeserver, &alice, &room, "m", 150).await;
+    // Both processes send into the room; each wakes its own task.
+    let mut sent = Vec::new();
+    for round in 0..40 {
+        for (process, homeserver) in [("a", &server.homeserver), ("b", &other)] {
+            sent.extend(send(homeserver, &alice, &room, &format!("{process}{round}."), 1).await);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    receiver.failing.store(false, Ordering::SeqCst);
     receiver.wait_for_messages(&sent).await;
+
     assert_eq!(receiver.most_in_flight.load(Ordering::SeqCst), 1);
+    let accepted = receiver
+        .requests()
+        .iter()
+        .filter(|r| r.status == 200)
+        .count();
     assert_eq!(
-        receiver.requests().len(),
+        accepted,
         receiver.accepted().len(),
-        "no transaction sent twice"
+        "no transaction taken twice"
     );
     other.stop_federation_sender().await;
     server.stop().await;
