@@ -556,7 +556,7 @@ impl<'a> Batch<'a> {
                     )
                 }),
                 now_ms: now_ms(),
-                local_destination,
+                queue_except: Some(local_destination),
             })
             .await?;
         let (nid, stream_ordering) = (inserted.event_nid, inserted.stream_ordering);

@@ -34,9 +34,11 @@ pub struct NewEventRow<'a> {
     /// The client transaction that sent it: (user ID, device ID, txn ID).
     pub transaction: Option<(&'a str, &'a str, &'a str)>,
     pub now_ms: i64,
-    /// This server's number among federation destinations: the event is
-    /// queued for every other server with members joined to the room.
-    pub local_destination: i32,
+    /// For a local event, this server's number among federation
+    /// destinations: the event is queued for every other server with
+    /// members joined to the room. `None` for an event received from
+    /// another server: sending it is its origin's business.
+    pub queue_except: Option<i32>,
 }
 
 /// An inserted event: its number, its stream position, and the
@@ -425,7 +427,8 @@ impl Write {
                  ), queued AS (
                      INSERT INTO federation_pdu_queue (destination_nid, event_nid)
                      SELECT s.destination_nid, i.event_nid FROM inserted i, room_servers s
-                     WHERE s.room_nid = $2 AND s.joined > 0 AND s.destination_nid <> $16
+                     WHERE $16::int IS NOT NULL AND s.room_nid = $2 AND s.joined > 0
+                       AND s.destination_nid <> $16
                      RETURNING destination_nid
                  )
                  SELECT event_nid, stream_ordering,
@@ -447,7 +450,7 @@ impl Write {
                     &device_id,
                     &txn_id,
                     &event.now_ms,
-                    &event.local_destination,
+                    &event.queue_except,
                 ],
             )
             .await?;

@@ -50,11 +50,12 @@ impl Homeserver {
             .await
     }
 
-    /// Queues a membership event for the server of its target too, and
-    /// counts the target's server in or out of the room's servers when the
-    /// membership enters or leaves `join`. Interns the server (on its own
-    /// connection) before writing. Returns the destination queued for, if
-    /// not this server.
+    /// Queues a local membership event for the server of its target too,
+    /// and counts the target's server in or out of the room's servers when
+    /// the membership enters or leaves `join`. Interns the server (on its
+    /// own connection) before writing. Returns the destination queued for,
+    /// if not this server. (A membership received from another server will
+    /// need the count alone: its origin sends it.)
     pub(crate) async fn queue_membership_change(
         &self,
         write: &Write,
