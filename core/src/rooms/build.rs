@@ -598,8 +598,8 @@ impl<'a> Batch<'a> {
                         self.room.nid,
                         nid,
                         target,
-                        before.as_deref(),
-                        membership,
+                        (before.as_deref(), membership),
+                        true,
                     )
                     .await?;
                 self.destinations.extend(queued);

@@ -50,20 +50,21 @@ impl Homeserver {
             .await
     }
 
-    /// Queues a local membership event for the server of its target too,
-    /// and counts the target's server in or out of the room's servers when
-    /// the membership enters or leaves `join`. Interns the server (on its
-    /// own connection) before writing. Returns the destination queued for,
-    /// if not this server. (A membership received from another server will
-    /// need the count alone: its origin sends it.)
+    /// Counts the target's server in or out of the room's servers when a
+    /// membership enters or leaves `join` (for every membership change of
+    /// the room's current state, local or received), and queues a local
+    /// membership event for the target's server too (an invite, kick or
+    /// ban reaches the affected server even with no one joined there).
+    /// Interns the server (on its own connection) before writing. Returns
+    /// the destination queued for, if any.
     pub(crate) async fn queue_membership_change(
         &self,
         write: &Write,
         room_nid: i64,
         event_nid: i64,
         target: &str,
-        before: Option<&str>,
-        after: &str,
+        (before, after): (Option<&str>, &str),
+        local_event: bool,
     ) -> Result<Option<i32>> {
         let target = UserId::parse(target)
             .map_err(|e| Error::Internal(format!("membership of {target}: {e}")))?;
@@ -74,7 +75,7 @@ impl Homeserver {
                 .count_room_server(room_nid, destination, if is { 1 } else { -1 })
                 .await?;
         }
-        if destination == self.local_destination().await? {
+        if !local_event || destination == self.local_destination().await? {
             return Ok(None);
         }
         write.enqueue_pdu(destination, event_nid).await?;
