@@ -14,6 +14,7 @@ pub mod presence;
 pub mod push;
 pub mod rate_limits;
 pub mod remote;
+pub mod retry;
 pub mod rooms;
 pub mod settings;
 pub mod store;
@@ -24,7 +25,10 @@ use std::sync::Arc;
 
 pub use error::{Error, Result};
 pub use identity::ServerIdentity;
-pub use settings::{MediaSettings, PushSettings, RegistrationPolicy, Settings, UrlPreviewSettings};
+pub use settings::{
+    FederationSenderSettings, MediaSettings, PushSettings, RegistrationPolicy, Settings,
+    UrlPreviewSettings,
+};
 pub use store::{Store, StoreError};
 
 /// Everything a request handler needs to act for this server. Cheap to
@@ -54,6 +58,8 @@ pub struct Homeserver {
     pub remote: Arc<dyn remote::Remote>,
     /// Other servers' signing keys once fetched.
     pub server_keys: Arc<federation::ServerKeys>,
+    /// The tasks sending queued events and EDUs to other servers.
+    pub federation_sender: Arc<federation::FederationSender>,
 }
 
 impl Homeserver {
@@ -76,6 +82,7 @@ impl Homeserver {
             to_device_acks: Arc::default(),
             remote: Arc::new(remote::NoFederation),
             server_keys: Arc::default(),
+            federation_sender: Arc::default(),
             store,
         })
     }

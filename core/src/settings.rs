@@ -31,6 +31,44 @@ pub struct Settings {
     pub rate_limits: Option<crate::rate_limits::RateSettings>,
     pub push: PushSettings,
     pub federation: crate::federation::FederationSettings,
+    pub federation_sender: FederationSenderSettings,
+}
+
+/// How events and EDUs are sent to other servers.
+#[derive(Debug, Clone)]
+pub struct FederationSenderSettings {
+    /// After a failed transaction a destination waits `retry_initial`,
+    /// doubling with each failure in a row up to `retry_max`; the wait is
+    /// stored, so a restart keeps it.
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    /// How long a process holds a destination after its last step, so that
+    /// processes sharing the database never send to it at once; longer
+    /// than one request to another server may take.
+    pub lease: Duration,
+    /// How often destinations with pending work are looked for, besides
+    /// the wake-up of each enqueue (work left by a process that stopped).
+    pub sweep_interval: Duration,
+}
+
+impl Default for FederationSenderSettings {
+    fn default() -> Self {
+        Self {
+            retry_initial: Duration::from_secs(5),
+            retry_max: Duration::from_secs(3600),
+            lease: Duration::from_secs(300),
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl FederationSenderSettings {
+    pub fn backoff(&self) -> crate::retry::Backoff {
+        crate::retry::Backoff {
+            initial: self.retry_initial,
+            max: self.retry_max,
+        }
+    }
 }
 
 /// How notifications are sent to push gateways.
@@ -48,6 +86,15 @@ pub struct PushSettings {
     pub give_up_after: Duration,
     /// How long one request to a gateway may take.
     pub timeout: Duration,
+}
+
+impl PushSettings {
+    pub fn backoff(&self) -> crate::retry::Backoff {
+        crate::retry::Backoff {
+            initial: self.retry_initial,
+            max: self.retry_max,
+        }
+    }
 }
 
 impl Default for PushSettings {

@@ -11,7 +11,9 @@ use std::time::Duration;
 use config::{Environment, File, FileFormat};
 use hanse_core::federation::{FederationPolicy, FederationSettings, ServerGlob, TrustedKeyServer};
 use hanse_core::rate_limits::{Rate, RateLimits, RateSettings};
-use hanse_core::{MediaSettings, PushSettings, RegistrationPolicy, UrlPreviewSettings};
+use hanse_core::{
+    FederationSenderSettings, MediaSettings, PushSettings, RegistrationPolicy, UrlPreviewSettings,
+};
 use hanse_protocol::identifiers::{KeyId, ServerName};
 use hanse_protocol::signing::verifying_key_from_base64;
 use serde::Deserialize;
@@ -38,6 +40,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub media: MediaConfig,
     pub push: PushConfig,
+    pub federation_sender: FederationSenderConfig,
     pub log: LogConfig,
     pub rate_limits: RateLimitsConfig,
     pub federation: FederationConfig,
@@ -97,6 +100,13 @@ pub struct PushConfig {
     pub retry_max_secs: u64,
     pub give_up_after_secs: u64,
     pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationSenderConfig {
+    pub retry_initial_secs: u64,
+    pub retry_max_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -285,6 +295,11 @@ impl Config {
                 retry_max: Duration::from_secs(self.push.retry_max_secs),
                 give_up_after: Duration::from_secs(self.push.give_up_after_secs),
                 timeout: Duration::from_secs(self.push.timeout_secs),
+            },
+            federation_sender: FederationSenderSettings {
+                retry_initial: Duration::from_secs(self.federation_sender.retry_initial_secs),
+                retry_max: Duration::from_secs(self.federation_sender.retry_max_secs),
+                ..FederationSenderSettings::default()
             },
             federation: self
                 .federation_settings()

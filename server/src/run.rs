@@ -65,6 +65,11 @@ pub fn run(config: Config) -> Result<(), String> {
             .start_push_delivery()
             .await
             .map_err(|e| format!("starting push delivery: {e}"))?;
+        homeserver
+            .start_federation_sender()
+            .await
+            .map_err(|e| format!("starting the federation sender: {e}"))?;
+        let running = homeserver.clone();
         let http = app::serve(homeserver, http_settings(&config), listeners, tls)
             .map_err(|e| format!("starting the listeners: {e}"))?;
         tracing::info!(
@@ -77,6 +82,9 @@ pub fn run(config: Config) -> Result<(), String> {
         );
         http.run().await.map_err(|e| format!("serving: {e}"))?;
         tracing::info!("listeners stopped");
+        // Another process sharing the database may take over its
+        // destinations at once, rather than after their leases expire.
+        running.stop_federation_sender().await;
         Ok::<(), String>(())
     });
 

@@ -8,13 +8,16 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use hanse_client_api::ClientDiscovery;
+use hanse_core::remote::Remote;
 use hanse_core::store::{self, Store};
 use hanse_core::{
-    Homeserver, MediaSettings, PushSettings, RegistrationPolicy, ServerIdentity, Settings,
+    FederationSenderSettings, Homeserver, MediaSettings, PushSettings, RegistrationPolicy,
+    ServerIdentity, Settings,
 };
 use hanse_federation::FederationDiscovery;
 use hanse_protocol::identifiers::ServerName;
@@ -83,6 +86,8 @@ pub struct TestServer {
 #[derive(Debug, Clone)]
 pub struct TestOptions {
     pub settings: Settings,
+    /// How the server reaches other servers; none: it does not federate.
+    pub remote: Option<Arc<dyn Remote>>,
 }
 
 impl Default for TestOptions {
@@ -98,7 +103,9 @@ impl Default for TestOptions {
                 rate_limits: None,
                 push: PushSettings::default(),
                 federation: Default::default(),
+                federation_sender: FederationSenderSettings::default(),
             },
+            remote: None,
         }
     }
 }
@@ -134,12 +141,19 @@ impl TestServer {
             server_name: ServerName::parse(&server_name).expect("a valid server name"),
             signing_key,
         };
-        let homeserver =
+        let mut homeserver =
             Homeserver::new(identity, options.settings, store).expect("valid test settings");
+        if let Some(remote) = options.remote {
+            homeserver = homeserver.with_remote(remote);
+        }
         homeserver
             .start_push_delivery()
             .await
             .expect("starting push delivery");
+        homeserver
+            .start_federation_sender()
+            .await
+            .expect("starting the federation sender");
         let settings = HttpSettings {
             body_limit: TEST_BODY_LIMIT,
             upload_limit,

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, HttpResponse};
 use hanse_core::PushSettings;
 use hanse_sdk::{Client, Method};
 use hanse_server::testing::{TestOptions, TestServer};
@@ -29,10 +29,8 @@ impl Gateway {
     async fn start() -> (Self, String, actix_web::dev::ServerHandle) {
         let gateway = Gateway::default();
         let state = gateway.clone();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let address = listener.local_addr().expect("address");
-        let server = HttpServer::new(move || {
-            App::new().app_data(web::Data::new(state.clone())).route(
+        let (address, handle) = common::serve_on_loopback(move |app| {
+            app.app_data(web::Data::new(state.clone())).route(
                 "/_matrix/push/v1/notify",
                 web::post().to(
                     |gateway: web::Data<Gateway>, body: web::Json<Value>| async move {
@@ -47,20 +45,9 @@ impl Gateway {
                             .json(answer)
                     },
                 ),
-            )
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listen")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        (
-            gateway,
-            format!("http://{address}/_matrix/push/v1/notify"),
-            handle,
-        )
+            );
+        });
+        (gateway, format!("{address}/_matrix/push/v1/notify"), handle)
     }
 
     fn received(&self) -> Vec<Value> {

@@ -1,6 +1,7 @@
 //! Federation as core sees it: other servers' keys, the operator's policy
 //! on which servers to federate with, and the handling of what other
-//! servers send and ask for. Requests go out through [`crate::remote`].
+//! servers send and ask for, and the durable sender of what this server
+//! sends them. Requests go out through [`crate::remote`].
 
 pub mod checks;
 pub mod join;
@@ -9,10 +10,12 @@ pub mod policy;
 pub mod queries;
 pub mod receive;
 pub mod resident;
+pub mod sender;
 pub mod serve;
 
 pub use keys::ServerKeys;
 pub use policy::{FederationPolicy, ServerGlob, TrustedKeyServer};
+pub use sender::FederationSender;
 
 /// The operator's federation settings.
 #[derive(Debug, Clone, Default)]

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 
 use super::receive::federation_format;
 use crate::rooms::EventDraft;
-use crate::rooms::RoomRef;
 use crate::{Error, Homeserver, Result};
 
 /// Room versions this server joins and lets others join through it:
@@ -159,7 +158,7 @@ impl Homeserver {
                 membership.as_str()
             )));
         }
-        self.forward_to_room(&room, &stored, origin).await?;
+        self.forward_event(room.nid, stored.nid, origin).await?;
         match membership {
             RemoteMembership::Join => {
                 let state = self.full_state_at(stored.state_before).await?;
@@ -184,20 +183,5 @@ impl Homeserver {
             })),
             RemoteMembership::Leave => Ok(json!({})),
         }
-    }
-}
-
-impl Homeserver {
-    /// Queues `event`, taken in from `origin` on behalf of its sender (a
-    /// send_join and the like), for the room's other servers: `origin`
-    /// cannot reach servers it does not know are in the room yet.
-    async fn forward_to_room(
-        &self,
-        room: &RoomRef,
-        event: &crate::rooms::StoredEvent,
-        origin: &ServerName,
-    ) -> Result<()> {
-        let _ = (room, event, origin);
-        Ok(())
     }
 }

@@ -227,7 +227,8 @@ impl Homeserver {
             .gateway_notification(user, pusher, rules, event, outcome)
             .await?;
         let started = Instant::now();
-        let mut wait = settings.retry_initial;
+        let backoff = settings.backoff();
+        let mut failures = 0;
         loop {
             match self.post_notification(pusher, &notification).await {
                 Ok(rejected) if rejected => {
@@ -246,11 +247,12 @@ impl Homeserver {
                     return Ok(Delivered::GivenUp);
                 }
                 Err(e) => {
+                    failures += 1;
+                    let wait = backoff.after(failures);
                     tracing::warn!(user = %pusher.user_id, app_id = %pusher.app_id,
                         error = %e, retry_in_ms = wait.as_millis() as u64,
                         "push gateway unreachable or failing; will retry");
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(settings.retry_max);
                     let current = self
                         .store
                         .pusher(&pusher.user_id, &pusher.app_id, &pusher.pushkey)

@@ -112,6 +112,9 @@ pub(crate) struct Batch<'a> {
     /// Its registration as a writer of the event stream, ended after the
     /// commit (see `crate::streams`).
     stream: StreamTicket,
+    /// Federation destinations its events were queued for: woken after
+    /// the commit.
+    destinations: Vec<i32>,
 }
 
 /// Why a job of a batch failed.
@@ -173,6 +176,7 @@ impl<'a> Batch<'a> {
             redacted: Vec::new(),
             _permit: permit,
             stream,
+            destinations: Vec::new(),
         })
     }
 
@@ -236,6 +240,7 @@ impl<'a> Batch<'a> {
             redacted: Vec::new(),
             _permit: permit,
             stream,
+            destinations: Vec::new(),
         };
         Ok((batch, empty_root))
     }
@@ -317,6 +322,12 @@ impl<'a> Batch<'a> {
             rooms.events.insert(event);
         }
         self.stream.committed(topics);
+        let mut destinations = self.destinations;
+        destinations.sort_unstable();
+        destinations.dedup();
+        for destination in destinations {
+            self.homeserver.wake_destination(destination);
+        }
         Ok(())
     }
 
@@ -573,7 +584,8 @@ impl<'a> Batch<'a> {
         };
         let json = object_to_canonical_string(pdu.as_object());
         let depth = i64::try_from(pdu.depth()).map_err(internal)?;
-        let (nid, stream_ordering) = self
+        let local_destination = self.homeserver.local_destination().await?;
+        let inserted = self
             .write
             .insert_event(&NewEventRow {
                 event_id: pdu.event_id().as_str(),
@@ -596,11 +608,17 @@ impl<'a> Batch<'a> {
                     _ => None,
                 },
                 soft_failed: matches!(status, EventStatus::SoftFailed),
+                // Only this server's own events go out from here; sending
+                // a received one is its origin's business.
+                queue_except: (matches!(status, EventStatus::Timeline) && self.is_local(pdu))
+                    .then_some(local_destination),
             })
             .await?;
+        let (nid, stream_ordering) = (inserted.event_nid, inserted.stream_ordering);
         if let Some(position) = stream_ordering {
             self.stream.allocated(position);
         }
+        self.destinations.extend(inserted.destinations);
         Ok(StoredRow {
             nid,
             stream_ordering,
@@ -612,9 +630,15 @@ impl<'a> Batch<'a> {
         })
     }
 
+    /// Whether `pdu` was sent by a user of this server.
+    fn is_local(&self, pdu: &Pdu) -> bool {
+        pdu.sender().server_name() == &self.homeserver.identity.server_name
+    }
+
     /// What a state event that entered the room's current state changes
     /// beside the state itself: the room's join rule, its encryption flag,
-    /// and the member's row in `memberships`.
+    /// the member's row in `memberships`, and which servers are in the room
+    /// (the federation sender's destinations).
     pub(super) async fn apply_state_effects(
         &mut self,
         pdu: &Pdu,
@@ -635,15 +659,24 @@ impl<'a> Batch<'a> {
                     .await?;
             }
             ("m.room.encryption", Some("")) => self.write.set_encrypted(self.room.nid).await?,
-            ("m.room.member", Some(_)) => {
-                self.write
-                    .set_membership(
+            ("m.room.member", Some(target)) => {
+                let membership = setting("membership");
+                let before = self
+                    .write
+                    .set_membership(self.room.nid, key.state_key_nid, &membership, nid)
+                    .await?;
+                let queued = self
+                    .homeserver
+                    .queue_membership_change(
+                        &self.write,
                         self.room.nid,
-                        key.state_key_nid,
-                        &setting("membership"),
                         nid,
+                        target,
+                        (before.as_deref(), &membership),
+                        self.is_local(pdu),
                     )
                     .await?;
+                self.destinations.extend(queued);
             }
             _ => {}
         }

@@ -43,6 +43,20 @@ pub struct NewEventRow<'a> {
     /// Why the event was rejected, if it was.
     pub rejected: Option<&'a str>,
     pub soft_failed: bool,
+    /// For a local event, this server's number among federation
+    /// destinations: the event is queued for every other server with
+    /// members joined to the room. `None` for an event received from
+    /// another server: sending it is its origin's business.
+    pub queue_except: Option<i32>,
+}
+
+/// An inserted event: its number, its stream position, and the
+/// destinations it was queued for.
+#[derive(Debug, Clone)]
+pub struct InsertedEvent {
+    pub event_nid: i64,
+    pub stream_ordering: Option<i64>,
+    pub destinations: Vec<i32>,
 }
 
 /// What the database sums up of one thread.
@@ -416,13 +430,10 @@ impl Store {
 }
 
 impl Write {
-    /// Inserts an event, and the client transaction that sent it if any,
-    /// in one statement (one round trip); returns its number and stream
-    /// position.
-    pub async fn insert_event(
-        &self,
-        event: &NewEventRow<'_>,
-    ) -> Result<(i64, Option<i64>), StoreError> {
+    /// Inserts an event, the client transaction that sent it if any, and
+    /// its federation queue entries (one per other server joined to the
+    /// room), in one statement (one round trip).
+    pub async fn insert_event(&self, event: &NewEventRow<'_>) -> Result<InsertedEvent, StoreError> {
         let (user_id, device_id, txn_id) = match event.transaction {
             Some((user, device, txn)) => (Some(user), Some(device), Some(txn)),
             None => (None, None, None),
@@ -443,8 +454,16 @@ impl Write {
                                                      created_ts)
                      SELECT $12::text, $13::text, $14::text, event_nid, $15 FROM inserted
                      WHERE $14::text IS NOT NULL
+                 ), queued AS (
+                     INSERT INTO federation_pdu_queue (destination_nid, event_nid)
+                     SELECT s.destination_nid, i.event_nid FROM inserted i, room_servers s
+                     WHERE $20::int IS NOT NULL AND s.room_nid = $2 AND s.joined > 0
+                       AND s.destination_nid <> $20
+                     RETURNING destination_nid
                  )
-                 SELECT event_nid, stream_ordering FROM inserted",
+                 SELECT event_nid, stream_ordering,
+                        ARRAY(SELECT destination_nid FROM queued)
+                 FROM inserted",
                 &[
                     &event.event_id,
                     &event.room_nid,
@@ -465,10 +484,15 @@ impl Write {
                     &event.outlier,
                     &event.rejected,
                     &event.soft_failed,
+                    &event.queue_except,
                 ],
             )
             .await?;
-        Ok((row.get(0), row.get(1)))
+        Ok(InsertedEvent {
+            event_nid: row.get(0),
+            stream_ordering: row.get(1),
+            destinations: row.get(2),
+        })
     }
 
     /// The number of an event of the room, if stored.

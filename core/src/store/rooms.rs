@@ -396,25 +396,31 @@ impl Write {
         Ok(())
     }
 
-    /// Records the user's new membership in the room.
+    /// Records the user's new membership in the room; returns the one before.
     pub async fn set_membership(
         &self,
         room_nid: i64,
         user_nid: i64,
         membership: &str,
         event_nid: i64,
-    ) -> Result<(), StoreError> {
-        self.client()
-            .cached_execute(
-                "INSERT INTO memberships (room_nid, user_nid, membership, event_nid)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (room_nid, user_nid) DO UPDATE
-                 SET membership = EXCLUDED.membership, event_nid = EXCLUDED.event_nid,
-                     forgotten = FALSE",
+    ) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .cached_query_one(
+                "WITH before AS (
+                     SELECT membership FROM memberships WHERE room_nid = $1 AND user_nid = $2
+                 ), upsert AS (
+                     INSERT INTO memberships (room_nid, user_nid, membership, event_nid)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (room_nid, user_nid) DO UPDATE
+                     SET membership = EXCLUDED.membership, event_nid = EXCLUDED.event_nid,
+                         forgotten = FALSE
+                 )
+                 SELECT (SELECT membership FROM before)",
                 &[&room_nid, &user_nid, &membership, &event_nid],
             )
             .await?;
-        Ok(())
+        Ok(row.get(0))
     }
 }
 

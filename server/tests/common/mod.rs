@@ -59,3 +59,23 @@ pub async fn join(client: &Client, room: &str) {
         .await
         .expect("join");
 }
+
+/// Serves the routes `configure` adds on a loopback port (a stand-in for
+/// another server: a push gateway, another homeserver); returns its
+/// `http://address` and the handle that stops it.
+pub fn serve_on_loopback(
+    configure: impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+) -> (String, actix_web::dev::ServerHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server =
+        actix_web::HttpServer::new(move || actix_web::App::new().configure(configure.clone()))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .expect("listen")
+            .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://{address}"), handle)
+}
