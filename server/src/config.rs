@@ -57,6 +57,7 @@ pub struct FederationConfig {
     pub allow: Option<Vec<String>>,
     pub deny: Option<Vec<String>>,
     pub trusted_key_servers: Vec<TrustedKeyServerConfig>,
+    pub server_acl_for_new_rooms: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -358,6 +359,7 @@ impl Config {
         Ok(FederationSettings {
             policy,
             trusted_key_servers,
+            server_acl_for_new_rooms: federation.server_acl_for_new_rooms,
         })
     }
 

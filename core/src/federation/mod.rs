@@ -3,6 +3,7 @@
 //! servers send and ask for, and the durable sender of what this server
 //! sends them. Requests go out through [`crate::remote`].
 
+pub mod acl;
 pub mod checks;
 pub mod join;
 pub mod keys;
@@ -25,6 +26,9 @@ pub struct FederationSettings {
     /// Notaries asked for keys a server does not serve itself; none by
     /// default, so keys come from their servers only.
     pub trusted_key_servers: Vec<TrustedKeyServer>,
+    /// Whether rooms created here get an m.room.server_acl that follows
+    /// the policy, so the other servers in them keep to it too.
+    pub server_acl_for_new_rooms: bool,
 }
 
 impl crate::Homeserver {

@@ -31,6 +31,34 @@ impl FederationPolicy {
         }
     }
 
+    /// The content of an m.room.server_acl that keeps a room to this
+    /// policy, for rooms `own` creates; `None` when the policy lets every
+    /// server in. ACLs match hosts without ports, so a pattern's port is
+    /// dropped: the ACL may let in more ports of a host than the policy.
+    pub fn server_acl(&self, own: &ServerName) -> Option<serde_json::Value> {
+        let hosts = |globs: &[ServerGlob]| -> Vec<String> {
+            globs
+                .iter()
+                .map(|glob| glob.host_pattern().to_owned())
+                .collect()
+        };
+        match self {
+            Self::Open => None,
+            Self::Allow(globs) => {
+                let mut allow = vec![own.host().to_owned()];
+                allow.extend(hosts(globs));
+                allow.dedup();
+                Some(serde_json::json!({ "allow": allow, "deny": [], "allow_ip_literals": true }))
+            }
+            Self::Deny(globs) => Some(serde_json::json!({
+                "allow": ["*"], "deny": hosts(globs), "allow_ip_literals": true,
+            })),
+            Self::Disabled => Some(serde_json::json!({
+                "allow": [own.host()], "deny": [], "allow_ip_literals": true,
+            })),
+        }
+    }
+
     /// The servers of `servers` this policy excludes, sorted, for errors
     /// that name them.
     pub fn excluded<'a>(&self, servers: impl IntoIterator<Item = &'a str>) -> Vec<String> {
@@ -57,6 +85,24 @@ impl ServerGlob {
 
     pub fn matches(&self, server: &str) -> bool {
         glob_match(self.0.as_bytes(), server.to_ascii_lowercase().as_bytes())
+    }
+
+    /// The pattern without a trailing `:port`, for matching hosts.
+    pub fn host_pattern(&self) -> &str {
+        match self.0.rsplit_once(':') {
+            // An IPv6 literal's colons sit inside brackets: "[::1]" splits
+            // into "[:" and "1]", which is no port.
+            Some((host, port))
+                if !host.is_empty()
+                    && !port.is_empty()
+                    && port
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b == b'*' || b == b'?') =>
+            {
+                host
+            }
+            _ => &self.0,
+        }
     }
 }
 
@@ -115,6 +161,25 @@ mod tests {
         assert!(ServerGlob::new("*").matches("anything"));
         assert!(ServerGlob::new("a*b*c").matches("aXbYbZc"));
         assert!(!ServerGlob::new("a*b*c").matches("aXbYbZ"));
+    }
+
+    #[test]
+    fn acls_derived_from_the_policy() {
+        let own = ServerName::parse("a.test:8448").expect("name");
+        let allow = FederationPolicy::Allow(vec![
+            ServerGlob::new("b.test:8448"),
+            ServerGlob::new("*.c.test"),
+        ]);
+        assert_eq!(
+            allow.server_acl(&own).expect("an ACL")["allow"],
+            serde_json::json!(["a.test", "b.test", "*.c.test"])
+        );
+        let deny = FederationPolicy::Deny(vec![ServerGlob::new("x.test")]);
+        assert_eq!(
+            deny.server_acl(&own).expect("an ACL")["deny"],
+            serde_json::json!(["x.test"])
+        );
+        assert!(FederationPolicy::Open.server_acl(&own).is_none());
     }
 
     #[test]

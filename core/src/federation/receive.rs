@@ -105,6 +105,12 @@ impl Homeserver {
             }
             Err(error) => return Err(error),
         };
+        if !self.acl_allows(&room, origin).await? {
+            return Ok((
+                None,
+                Err(format!("the server ACL of {room_id} denies {origin}")),
+            ));
+        }
         let object = match object_from_json(value) {
             Ok(object) => object,
             Err(error) => {

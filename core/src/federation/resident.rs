@@ -64,6 +64,7 @@ impl Homeserver {
             )));
         }
         let room = self.room(room_id).await?;
+        self.require_acl(&room, origin).await?;
         // This server must be in the room to speak for it.
         if !self
             .store
@@ -114,6 +115,7 @@ impl Homeserver {
         event: Value,
     ) -> Result<Value> {
         let room = self.room(room_id).await?;
+        self.require_acl(&room, origin).await?;
         let object = object_from_json(event)
             .map_err(|e| Error::BadJson(format!("the event is not canonical JSON: {e}")))?;
         let pdu = match self.check_pdu(object, room.version.rules()).await? {

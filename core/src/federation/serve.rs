@@ -19,7 +19,8 @@ use crate::{Error, Homeserver, Result};
 pub const MAX_EVENTS_PER_ANSWER: usize = 100;
 
 impl Homeserver {
-    /// The room, if `origin` may read it: a user of `origin` is joined.
+    /// The room, if `origin` may read it: a user of `origin` is joined and
+    /// the room's server ACL lets it in.
     pub(crate) async fn room_for_server(
         &self,
         origin: &ServerName,
@@ -32,6 +33,7 @@ impl Homeserver {
                 "{origin} has no user in {room_id}"
             )));
         }
+        self.require_acl(&room, origin).await?;
         Ok(room)
     }
 

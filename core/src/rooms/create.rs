@@ -174,6 +174,17 @@ impl Homeserver {
         ] {
             drafts.push(EventDraft::state(event_type, "", creator, object(content)));
         }
+        let federation = &self.settings.federation;
+        if federation.server_acl_for_new_rooms {
+            if let Some(acl) = federation.policy.server_acl(&self.identity.server_name) {
+                drafts.push(EventDraft::state(
+                    "m.room.server_acl",
+                    "",
+                    creator,
+                    object(acl),
+                ));
+            }
+        }
         for (event_type, state_key, content) in request.initial_state {
             if matches!(event_type.as_str(), "m.room.create" | "m.room.member") {
                 return Err(Error::InvalidParam(format!(
