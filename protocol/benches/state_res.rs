@@ -43,6 +43,7 @@ fn build(version: RoomVersionId) -> (Room, Vec<StateMap>) {
     let mut room = Room::new(version, "!bench:a.example");
     let mut state = StateMap::new();
     let mut clock = 1_000;
+    let mut last: Option<EventId> = None;
     let mut send = |room: &mut Room,
                     state: &mut StateMap,
                     sender: &str,
@@ -61,7 +62,7 @@ fn build(version: RoomVersionId) -> (Room, Vec<StateMap>) {
             state_key: Some(state_key.to_owned()),
             content,
             auth_events,
-            prev_events: vec![],
+            prev_events: last.iter().cloned().collect(),
             origin_server_ts: clock,
             rejected: false,
             nonce: 0,
@@ -70,6 +71,7 @@ fn build(version: RoomVersionId) -> (Room, Vec<StateMap>) {
         assert!(room.allowed_in(&pdu, state), "{} is allowed", event.name);
         let id = room.insert(&event, pdu);
         state.insert(room.key_of(&id), id.clone());
+        last = Some(id.clone());
         id
     };
     let levels = |users: &[(&str, i64)]| {

@@ -661,3 +661,214 @@ fn auth_chain_readings_compared() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Where Hanse and ruma part: the enlargement of the power events (step 1)
+
+/// Step 1 enlarges the power events with "the events in the auth chain of
+/// P which also belong to the full conflicted set". Hanse takes the whole
+/// auth chain; ruma (like Synapse) only follows `auth_events` edges
+/// *between* events of the full conflicted set, so it misses a conflicted
+/// event that P reaches only through an event outside the set.
+///
+/// Carol joins (J1, timestamp 100), renames herself (J2, citing J1, at 50)
+/// and again (J3, citing J2, at 60); as a moderator she kicks Dave (P,
+/// citing J2). One fork holds J1 and the kick, the other J3 and Dave's
+/// join. J2 is in both forks' auth chains and neither state, so it is not
+/// in the full conflicted set; J1 is (conflicted with J3) and is in P's
+/// auth chain. By the text J1 joins the power events and is replayed in
+/// step 2, before J3 in step 4: Carol ends at J3. ruma replays J1 with J3
+/// in step 4, by timestamp after it: Carol ends at J1.
+///
+/// In room version 12 the conflicted state subgraph puts J2 in the full
+/// conflicted set, and the two agree again.
+#[test]
+fn power_event_enlargement_follows_the_whole_auth_chain() {
+    let (alice, carol, dave) = (USERS[0], USERS[2], USERS[3]);
+    for version in [RoomVersionId::V11, RoomVersionId::V12] {
+        let mut room = Room::new(version, "!enlarge:a.example");
+        let mut state = StateMap::new();
+        let send = |room: &mut Room,
+                    state: &mut StateMap,
+                    name: &str,
+                    sender: &str,
+                    event_type: &str,
+                    state_key: &str,
+                    content: Value,
+                    ts: i64,
+                    extra_auth: &[&EventId]|
+         -> EventId {
+            let mut auth_events =
+                room.auth_events_for(state, event_type, Some(state_key), sender, &content);
+            auth_events.extend(extra_auth.iter().map(|id| (*id).clone()));
+            let id = room.add(NewEvent {
+                name: name.to_owned(),
+                sender: sender.to_owned(),
+                event_type: event_type.to_owned(),
+                state_key: Some(state_key.to_owned()),
+                content,
+                auth_events,
+                prev_events: vec![],
+                origin_server_ts: ts,
+                rejected: false,
+                nonce: 0,
+            });
+            state.insert(room.key_of(&id), id.clone());
+            id
+        };
+        let join = json!({"membership": "join"});
+        let creator = json!({"room_version": version.as_str(), "creator": alice});
+        send(
+            &mut room,
+            &mut state,
+            "create",
+            alice,
+            "m.room.create",
+            "",
+            creator,
+            1,
+            &[],
+        );
+        send(
+            &mut room,
+            &mut state,
+            "alice",
+            alice,
+            "m.room.member",
+            alice,
+            join.clone(),
+            2,
+            &[],
+        );
+        let mut users = serde_json::Map::new();
+        if !room.rules.additional_creators {
+            users.insert(alice.to_owned(), 100.into());
+        }
+        send(
+            &mut room,
+            &mut state,
+            "pl0",
+            alice,
+            "m.room.power_levels",
+            "",
+            json!({"users": users}),
+            3,
+            &[],
+        );
+        let public = json!({"join_rule": "public"});
+        send(
+            &mut room,
+            &mut state,
+            "jr",
+            alice,
+            "m.room.join_rules",
+            "",
+            public,
+            4,
+            &[],
+        );
+        users.insert(carol.to_owned(), 50.into());
+        send(
+            &mut room,
+            &mut state,
+            "pl1",
+            alice,
+            "m.room.power_levels",
+            "",
+            json!({"users": users}),
+            5,
+            &[],
+        );
+        let d = send(
+            &mut room,
+            &mut state,
+            "D",
+            dave,
+            "m.room.member",
+            dave,
+            join.clone(),
+            6,
+            &[],
+        );
+        let base = state.clone();
+        let j1 = send(
+            &mut room,
+            &mut state,
+            "J1",
+            carol,
+            "m.room.member",
+            carol,
+            join.clone(),
+            100,
+            &[],
+        );
+        let rename = |name: &str| json!({"membership": "join", "displayname": name});
+        let j2 = send(
+            &mut room,
+            &mut state,
+            "J2",
+            carol,
+            "m.room.member",
+            carol,
+            rename("c2"),
+            50,
+            &[],
+        );
+        let at_j2 = state.clone();
+        let j3 = send(
+            &mut room,
+            &mut state,
+            "J3",
+            carol,
+            "m.room.member",
+            carol,
+            rename("c3"),
+            60,
+            &[],
+        );
+        let mut kick_state = at_j2;
+        let kick = json!({"membership": "leave"});
+        let p = send(
+            &mut room,
+            &mut kick_state,
+            "P",
+            carol,
+            "m.room.member",
+            dave,
+            kick,
+            70,
+            &[],
+        );
+        assert!(
+            room.pdu(&p).auth_events().contains(&j2),
+            "the kick cites J2"
+        );
+
+        let mut fork_1 = base.clone();
+        fork_1.insert(room.key_of(&j1), j1.clone());
+        fork_1.insert(room.key_of(&p), p.clone());
+        let mut fork_2 = base;
+        fork_2.insert(room.key_of(&j3), j3.clone());
+        fork_2.insert(room.key_of(&d), d.clone());
+        let sets = [fork_1, fork_2];
+
+        let hanse = room.resolve_hanse(&sets).expect("Hanse resolves");
+        let ruma = room.resolve_ruma(&sets).expect("ruma resolves");
+        let carol_key = room.key_of(&j1);
+        assert_eq!(
+            hanse.get(&carol_key),
+            Some(&j3),
+            "{version}: the text's reading"
+        );
+        assert_eq!(hanse.get(&room.key_of(&p)), Some(&p), "{version}");
+        match version {
+            RoomVersionId::V12 => assert_eq!(hanse, ruma, "{version}: v2.1 agrees"),
+            _ => assert_eq!(
+                ruma.get(&carol_key),
+                Some(&j1),
+                "{version}: ruma no longer differs here; see ARCHITECTURE.md\n{}",
+                room.describe(&sets, &Ok(hanse.clone()), &Ok(ruma.clone()))
+            ),
+        }
+    }
+}

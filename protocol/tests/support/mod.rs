@@ -301,9 +301,20 @@ impl Room {
 
     /// Whether `pdu` passes the authorisation rules against `state`.
     pub fn allowed_in(&self, pdu: &Pdu, state: &StateMap) -> bool {
-        let mut auth_state: BTreeMap<(String, String), Pdu> = state
-            .iter()
-            .map(|(key, id)| (key.clone(), self.pdu(id).clone()))
+        let mut keys = auth_types_for_event(
+            pdu.event_type(),
+            pdu.state_key(),
+            pdu.sender(),
+            pdu.content(),
+            self.rules,
+        );
+        keys.push(("m.room.create".to_owned(), String::new()));
+        let mut auth_state: BTreeMap<(String, String), Pdu> = keys
+            .into_iter()
+            .filter_map(|key| {
+                let pdu = self.pdu(state.get(&key)?).clone();
+                Some((key, pdu))
+            })
             .collect();
         if !self.rules.create_event_has_room_id() {
             if let Some(create) = pdu.room_id().create_event_id() {
