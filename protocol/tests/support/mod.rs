@@ -237,7 +237,7 @@ impl Room {
             "auth_events": event.auth_events.iter().map(EventId::as_str).collect::<Vec<_>>(),
             "rejected": event.rejected,
         });
-        if !(event.event_type == "m.room.create" && !self.rules.create_event_has_room_id()) {
+        if event.event_type != "m.room.create" || self.rules.create_event_has_room_id() {
             ruma_json["room_id"] = pdu.room_id().as_str().into();
         }
         let ruma: RumaPdu = serde_json::from_value(ruma_json).expect("ruma reads the event");
@@ -249,6 +249,14 @@ impl Room {
         self.order.push(id.clone());
         self.events.insert(id.clone(), pdu);
         id
+    }
+
+    /// Marks the event `id` rejected, for both implementations.
+    pub fn mark_rejected(&mut self, id: &EventId) {
+        self.rejected.insert(id.clone());
+        if let Some(ruma) = self.ruma.get_mut(&self.ruma_id(id)) {
+            ruma.rejected = true;
+        }
     }
 
     /// Builds and adds `event`.
