@@ -9,16 +9,34 @@ use crate::pdu::Pdu;
 use crate::room_versions::RoomVersion;
 
 use super::events::{fetch, EventSource};
-use super::{StateMap, StateResError};
+#[cfg(test)]
+use super::StateMap;
+use super::{PartialState, StateResError};
 
 /// Applies `sorted` to `state` in order: each event the rules allow
 /// replaces the entry for its `(type, state_key)`; the others are skipped.
+#[cfg(test)]
 pub(super) fn apply(
     version: &RoomVersion,
-    mut state: StateMap,
+    state: StateMap,
     sorted: &[EventId],
     events: &(impl EventSource + ?Sized),
 ) -> Result<StateMap, StateResError> {
+    let mut partial = PartialState {
+        base: None,
+        changes: state,
+    };
+    apply_to(version, &mut partial, sorted, events)?;
+    Ok(partial.changes)
+}
+
+/// [`apply`] on a [`PartialState`], whose base stays as it is.
+pub(super) fn apply_to(
+    version: &RoomVersion,
+    state: &mut PartialState<'_>,
+    sorted: &[EventId],
+    events: &(impl EventSource + ?Sized),
+) -> Result<(), StateResError> {
     for id in sorted {
         let pdu = fetch(events, id)?;
         // Only a state event has a place in the state; a message event
@@ -26,15 +44,15 @@ pub(super) fn apply(
         let Some(state_key) = pdu.state_key() else {
             continue;
         };
-        let auth_state = auth_state_for(pdu, version, &state, events)?;
+        let auth_state = auth_state_for(pdu, version, state, events)?;
         if authorize(pdu, version, &auth_state).is_ok() {
-            state.insert(
+            state.changes.insert(
                 (pdu.event_type().to_owned(), state_key.to_owned()),
                 id.clone(),
             );
         }
     }
-    Ok(state)
+    Ok(())
 }
 
 /// The state `pdu` is checked against: for each key the rules consult, the
@@ -45,7 +63,7 @@ pub(super) fn apply(
 fn auth_state_for(
     pdu: &Pdu,
     version: &RoomVersion,
-    state: &StateMap,
+    state: &PartialState<'_>,
     events: &(impl EventSource + ?Sized),
 ) -> Result<BTreeMap<(String, String), Pdu>, StateResError> {
     let mut auth_state = BTreeMap::new();

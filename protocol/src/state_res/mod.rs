@@ -31,7 +31,7 @@ pub use events::EventSource;
 use crate::identifiers::EventId;
 use crate::room_versions::{RoomVersion, StateResolutionVersion};
 
-use conflicts::Conflicts;
+use conflicts::{Conflicts, Unconflicted};
 
 /// A room state: the event ID in force for each `(type, state_key)`.
 pub type StateMap = BTreeMap<(String, String), EventId>;
@@ -56,29 +56,50 @@ pub fn resolve(
     };
     let conflicts = Conflicts::find(state_sets, events, is_v2_1)?;
     if conflicts.full_conflicted_set.is_empty() {
-        return Ok(conflicts.unconflicted);
+        return Ok(conflicts.unconflicted.into_state_map(StateMap::new()));
     }
 
     let power_events = power_events_with_auth_chains(&conflicts.full_conflicted_set, events)?;
     let sorted_power_events = power_ordering::sort(&power_events, version, events)?;
-    let initial = if is_v2_1 {
-        StateMap::new()
-    } else {
-        conflicts.unconflicted.clone()
+    // v2 replays onto the unconflicted state, v2.1 onto an empty one; either
+    // way only the replayed entries are kept apart from it (step 5 puts the
+    // unconflicted state back over them).
+    let mut partial = PartialState {
+        base: (!is_v2_1).then_some(&conflicts.unconflicted),
+        changes: StateMap::new(),
     };
-    let partial = iterative_auth::apply(version, initial, &sorted_power_events, events)?;
+    iterative_auth::apply_to(version, &mut partial, &sorted_power_events, events)?;
 
     let others: BTreeSet<EventId> = conflicts
         .full_conflicted_set
         .difference(&power_events)
         .cloned()
         .collect();
-    let power_levels = partial.get(&("m.room.power_levels".to_owned(), String::new()));
-    let sorted_others = mainline::sort(&others, power_levels, events)?;
-    let mut resolved = iterative_auth::apply(version, partial, &sorted_others, events)?;
+    let power_levels = partial
+        .get(&("m.room.power_levels".to_owned(), String::new()))
+        .cloned();
+    let sorted_others = mainline::sort(&others, power_levels.as_ref(), events)?;
+    iterative_auth::apply_to(version, &mut partial, &sorted_others, events)?;
 
-    resolved.extend(conflicts.unconflicted);
-    Ok(resolved)
+    let PartialState { changes, .. } = partial;
+    Ok(conflicts.unconflicted.into_state_map(changes))
+}
+
+/// The state the iterative auth checks build: the entries they set, over
+/// an optional base state that is read but never copied.
+#[derive(Debug)]
+pub(super) struct PartialState<'s> {
+    base: Option<&'s Unconflicted<'s>>,
+    changes: StateMap,
+}
+
+impl PartialState<'_> {
+    /// The event in force for `key`.
+    pub(super) fn get(&self, key: &(String, String)) -> Option<&EventId> {
+        self.changes
+            .get(key)
+            .or_else(|| self.base.and_then(|base| base.get(key)))
+    }
 }
 
 /// Step 1's set: the power events of the full conflicted set together with
@@ -92,7 +113,12 @@ fn power_events_with_auth_chains(
         if power_event::is_power_event(events::fetch(events, id)?) {
             selected.insert(id.clone());
             let chain = conflicts::auth_chain([id], events)?;
-            selected.extend(chain.intersection(full_conflicted_set).cloned());
+            selected.extend(
+                chain
+                    .into_iter()
+                    .filter(|id| full_conflicted_set.contains(*id))
+                    .cloned(),
+            );
         }
     }
     Ok(selected)
