@@ -102,6 +102,21 @@ async fn authenticate(
             }
         };
         let origin = x_matrix.origin.clone();
+        // Refusing needs no proof of who asks: a server outside the policy
+        // is turned away before anything is fetched from it.
+        if !homeserver
+            .settings
+            .federation
+            .policy
+            .allows(origin.as_str())
+        {
+            tracing::warn!(%origin, path = req.path(), "refused by the federation policy");
+            return Err(MatrixError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                format!("this server does not federate with {origin}"),
+            ));
+        }
         let key = homeserver
             .server_key(&origin, &x_matrix.key, now_ms())
             .await
@@ -111,22 +126,7 @@ async fn authenticate(
             continue;
         };
         match x_matrix.verify(req.method().as_str(), uri, this_server, content, &key) {
-            Ok(()) => {
-                if !homeserver
-                    .settings
-                    .federation
-                    .policy
-                    .allows(origin.as_str())
-                {
-                    tracing::warn!(%origin, path = req.path(), "refused by the federation policy");
-                    return Err(MatrixError::new(
-                        StatusCode::FORBIDDEN,
-                        ErrorCode::Forbidden,
-                        format!("this server does not federate with {origin}"),
-                    ));
-                }
-                return Ok(origin);
-            }
+            Ok(()) => return Ok(origin),
             Err(error) => last_error = format!("the request signature does not verify: {error}"),
         }
     }

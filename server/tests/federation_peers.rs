@@ -34,6 +34,12 @@ struct SpeakFor {
 
 impl SpeakFor {
     fn new(server: &FederatedServer, ca: &TestCa) -> Self {
+        Self::with_key(server, ca, server.signing_key())
+    }
+
+    /// Requests signed as `server`, events signed with `key` under its
+    /// name: a forger, when `key` is not the server's.
+    fn with_key(server: &FederatedServer, ca: &TestCa, key: ServerSigningKey) -> Self {
         let name = ServerName::parse(&server.name).expect("server name");
         let identity = ServerIdentity {
             server_name: name.clone(),
@@ -47,11 +53,7 @@ impl SpeakFor {
             dns_overrides: Default::default(),
         };
         let client = FederationClient::new(Arc::new(identity), &settings).expect("client");
-        Self {
-            name,
-            key: server.signing_key(),
-            client,
-        }
+        Self { name, key, client }
     }
 
     async fn request(
@@ -225,24 +227,11 @@ async fn hostile_peers_change_nothing() {
     assert_eq!(badly_signed.status(), 401);
 
     // A forged signature: signed with another key under B's key ID.
-    let impostor = SpeakFor {
-        name: as_b.name.clone(),
-        key: ServerSigningKey::from_seed(as_b.key.key_id().version(), [7; 32]).expect("key"),
-        client: FederationClient::new(
-            Arc::new(ServerIdentity {
-                server_name: as_b.name.clone(),
-                signing_key: b.signing_key(),
-            }),
-            &ClientSettings {
-                ca_file: Some(ca.ca.clone()),
-                connect_timeout: Duration::from_secs(5),
-                request_timeout: Duration::from_secs(30),
-                max_response_bytes: 1 << 20,
-                dns_overrides: Default::default(),
-            },
-        )
-        .expect("client"),
-    };
+    let impostor = SpeakFor::with_key(
+        &b,
+        &ca,
+        ServerSigningKey::from_seed(as_b.key.key_id().version(), [7; 32]).expect("key"),
+    );
     let forged = impostor.sign(
         skeleton(
             &bob,

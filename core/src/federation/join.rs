@@ -105,18 +105,27 @@ impl Homeserver {
             _ => join,
         };
 
-        let servers = state.iter().filter_map(|pdu| {
-            let joined = pdu.event_type() == "m.room.member"
-                && pdu
-                    .content()
-                    .get("membership")
-                    .and_then(CanonicalJsonValue::as_str)
-                    == Some("join");
-            joined
-                .then(|| pdu.state_key())
-                .flatten()
-                .and_then(|member| member.split_once(':').map(|(_, server)| server))
-        });
+        // Read from the answer as sent: the events of servers outside the
+        // policy do not pass the checks (their keys are not fetched), and
+        // would otherwise go unnoticed.
+        let members = answer
+            .get("state")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|event| {
+                event["type"] == "m.room.member" && event["content"]["membership"] == "join"
+            })
+            .filter_map(|event| event["state_key"].as_str());
+        let listed = answer
+            .get("servers_in_room")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str);
+        let servers = members
+            .filter_map(|member| member.split_once(':').map(|(_, server)| server))
+            .chain(listed);
         let excluded = self.settings.federation.policy.excluded(servers);
         if !excluded.is_empty() {
             tracing::warn!(%room_id, ?excluded, "not joining a room with servers outside the policy");

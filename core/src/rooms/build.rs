@@ -65,6 +65,20 @@ impl EventDraft {
     }
 }
 
+impl EventDraft {
+    /// The `(type, state_key)` of the state events the event must cite as
+    /// its auth events.
+    fn auth_types(&self, version: &RoomVersion) -> Vec<(String, String)> {
+        auth_types_for_event(
+            &self.event_type,
+            self.state_key.as_deref(),
+            &self.sender,
+            &self.content,
+            version,
+        )
+    }
+}
+
 /// The device and transaction ID a client sent an event with.
 #[derive(Debug, Clone)]
 pub struct ClientTransaction {
@@ -392,13 +406,7 @@ impl<'a> Batch<'a> {
     /// against the state it will follow.
     async fn build(&mut self, draft: EventDraft, room_id: Option<&RoomId>) -> Result<Built> {
         let version: &RoomVersion = self.room.version.rules();
-        let cited = auth_types_for_event(
-            &draft.event_type,
-            draft.state_key.as_deref(),
-            &draft.sender,
-            &draft.content,
-            version,
-        );
+        let cited = draft.auth_types(version);
         let mut pairs: Vec<(&str, &str)> = cited
             .iter()
             .map(|(t, k)| (t.as_str(), k.as_str()))
@@ -755,13 +763,7 @@ impl Homeserver {
     ) -> Result<(CanonicalJsonObject, std::result::Result<(), String>)> {
         let version = room.version.rules();
         let head = self.store.room_head(room.nid).await?;
-        let cited = auth_types_for_event(
-            &draft.event_type,
-            draft.state_key.as_deref(),
-            &draft.sender,
-            &draft.content,
-            version,
-        );
+        let cited = draft.auth_types(version);
         let mut pairs: Vec<(&str, &str)> = cited
             .iter()
             .map(|(t, k)| (t.as_str(), k.as_str()))
