@@ -515,7 +515,7 @@ impl<'a> Batch<'a> {
             )
         });
         let stored = self
-            .store_event(&pdu, state_before, EventStatus::Timeline, transaction)
+            .store_event(&pdu, state_before, EventStatus::Built, transaction)
             .await?;
         let stream_ordering = stored
             .stream_ordering
@@ -525,7 +525,8 @@ impl<'a> Batch<'a> {
             self.head.state_root = self
                 .write_state_changes(self.head.state_root, &changes)
                 .await?;
-            self.apply_state_effects(&pdu, stored.nid, key).await?;
+            self.apply_state_effects(&pdu, stored.nid, key, true)
+                .await?;
         }
         if let Some(target) = redacts {
             self.redact(target, stored.nid).await?;
@@ -533,7 +534,7 @@ impl<'a> Batch<'a> {
         self.head.extremities = vec![(stored.nid, pdu.event_id().clone())];
         self.head.max_depth = stored.depth;
         let event_id = pdu.event_id().clone();
-        self.remember(&stored, pdu, state_before, EventStatus::Timeline);
+        self.remember(&stored, pdu, state_before, EventStatus::Built);
         Ok(Appended {
             event_id,
             stream_ordering,
@@ -609,17 +610,16 @@ impl<'a> Batch<'a> {
                 json: &json,
                 transaction,
                 now_ms: now_ms(),
-                in_timeline: matches!(status, EventStatus::Timeline),
+                in_timeline: matches!(status, EventStatus::Built | EventStatus::Timeline),
                 outlier: matches!(status, EventStatus::Outlier),
                 rejected: match status {
                     EventStatus::Rejected(reason) => Some(reason),
                     _ => None,
                 },
                 soft_failed: matches!(status, EventStatus::SoftFailed),
-                // Only this server's own events go out from here; sending
-                // a received one is its origin's business.
-                queue_except: (matches!(status, EventStatus::Timeline) && self.is_local(pdu))
-                    .then_some(local_destination),
+                // Only events built here go out from here; sending a
+                // received one is its origin's business.
+                queue_except: matches!(status, EventStatus::Built).then_some(local_destination),
             })
             .await?;
         let (nid, stream_ordering) = (inserted.event_nid, inserted.stream_ordering);
@@ -638,20 +638,17 @@ impl<'a> Batch<'a> {
         })
     }
 
-    /// Whether `pdu` was sent by a user of this server.
-    fn is_local(&self, pdu: &Pdu) -> bool {
-        pdu.sender().server_name() == &self.homeserver.identity.server_name
-    }
-
     /// What a state event that entered the room's current state changes
     /// beside the state itself: the room's join rule, its encryption flag,
     /// the member's row in `memberships`, and which servers are in the room
-    /// (the federation sender's destinations).
+    /// (the federation sender's destinations). A member event `built_here`
+    /// also goes to the member's server.
     pub(super) async fn apply_state_effects(
         &mut self,
         pdu: &Pdu,
         nid: EventNid,
         key: StateKey,
+        built_here: bool,
     ) -> Result<()> {
         let setting = |name: &str| {
             pdu.content()
@@ -681,7 +678,7 @@ impl<'a> Batch<'a> {
                         nid,
                         target,
                         (before.as_deref(), &membership),
-                        self.is_local(pdu),
+                        built_here,
                     )
                     .await?;
                 self.destinations.extend(queued);
@@ -732,7 +729,10 @@ impl<'a> Batch<'a> {
 /// Where a stored event stands.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum EventStatus<'a> {
-    /// In the room's timeline and its state.
+    /// Built by this server: in the room's timeline and state, and queued
+    /// for the room's other servers.
+    Built,
+    /// Received: in the room's timeline and its state.
     Timeline,
     /// Known for auth or state only; no place in the timeline.
     Outlier,

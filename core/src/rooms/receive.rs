@@ -357,7 +357,7 @@ impl Batch<'_> {
         let events = self.events_by_nid(&nids).await?;
         for ((key, nid), event) in changed.into_iter().zip(events) {
             let pdu = event.pdu.clone();
-            self.apply_state_effects(&pdu, nid, key).await?;
+            self.apply_state_effects(&pdu, nid, key, false).await?;
         }
         Ok(())
     }
