@@ -19,7 +19,7 @@ use hanse_protocol::{EventId, RoomVersionId};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use support::{AuthChainReading, Fixture, NewEvent, Room};
+use support::{Fixture, NewEvent, Room};
 
 // ---------------------------------------------------------------------------
 // ruma's fixtures
@@ -621,47 +621,6 @@ proptest! {
     }
 }
 
-/// Not a check: how often giving ruma Synapse's reading of the full auth
-/// chain (a state set's own events in it) changes its result, on the same
-/// random rooms. Run with `--ignored --nocapture`.
-#[test]
-#[ignore = "exploration, prints counts"]
-fn auth_chain_readings_compared() {
-    use proptest::strategy::ValueTree;
-    use proptest::test_runner::TestRunner;
-    for version in [RoomVersionId::V11, RoomVersionId::V12] {
-        let mut runner = TestRunner::deterministic();
-        let strategy = prop::collection::vec(op(), 1..40);
-        let (mut differ, mut total, mut events, mut conflicted) = (0, 0, 0, 0);
-        for _ in 0..500 {
-            let ops = strategy.new_tree(&mut runner).expect("a value").current();
-            let mut room = RandomRoom::new(version);
-            if ops.iter().try_for_each(|op| room.apply(op)).is_err() {
-                continue;
-            }
-            total += 1;
-            events += room.room.order.len();
-            let first = &room.forks[0];
-            conflicted += room
-                .forks
-                .iter()
-                .flat_map(|fork| fork.iter())
-                .filter(|(key, id)| first.get(*key) != Some(*id))
-                .count();
-            let spec = room.room.resolve_ruma(&room.forks);
-            room.room.reading = AuthChainReading::WithOwnEvents;
-            let synapse = room.room.resolve_ruma(&room.forks);
-            if spec != synapse {
-                differ += 1;
-            }
-        }
-        println!(
-            "{version}: the readings differ in {differ} of {total} rooms \
-             ({events} events, {conflicted} entries differing from fork 0)"
-        );
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Where Hanse and ruma part: the enlargement of the power events (step 1)
 
@@ -869,44 +828,6 @@ fn power_event_enlargement_follows_the_whole_auth_chain() {
                 "{version}: ruma no longer differs here; see ARCHITECTURE.md\n{}",
                 room.describe(&sets, &Ok(hanse.clone()), &Ok(ruma.clone()))
             ),
-        }
-    }
-}
-
-/// Not a check: how often the two implementations differ once some events
-/// are marked rejected (every third event after the room's creation, in
-/// the same random rooms). Hanse uses a rejected event that is in the
-/// partial state for the checks; ruma skips it. Run with `--ignored
-/// --nocapture`.
-#[test]
-#[ignore = "exploration, prints counts"]
-fn rejected_events_compared() {
-    use proptest::strategy::ValueTree;
-    use proptest::test_runner::TestRunner;
-    for version in [RoomVersionId::V11, RoomVersionId::V12] {
-        let mut runner = TestRunner::deterministic();
-        let strategy = prop::collection::vec(op(), 1..40);
-        let (mut differ, mut total) = (0, 0);
-        let mut example = None;
-        for _ in 0..500 {
-            let ops = strategy.new_tree(&mut runner).expect("a value").current();
-            let mut room = RandomRoom::new(version);
-            if ops.iter().try_for_each(|op| room.apply(op)).is_err() {
-                continue;
-            }
-            total += 1;
-            let later: Vec<EventId> = room.room.order.iter().skip(7).step_by(3).cloned().collect();
-            for id in &later {
-                room.room.mark_rejected(id);
-            }
-            if let Err(report) = room.room.resolve_both(&room.forks) {
-                differ += 1;
-                example.get_or_insert(report);
-            }
-        }
-        println!("{version}: with rejected events the results differ in {differ} of {total} rooms");
-        if let Some(example) = example {
-            println!("{example}");
         }
     }
 }

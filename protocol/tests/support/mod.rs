@@ -137,19 +137,6 @@ pub struct Room {
     pub ruma: HashMap<OwnedEventId, RumaPdu>,
     ruma_auth: AuthorizationRules,
     ruma_state_res: StateResolutionV2Rules,
-    /// Which auth chain reading ruma is given; see [`AuthChainReading`].
-    pub reading: AuthChainReading,
-}
-
-/// How the full auth chain of a state set, which ruma's caller computes, is
-/// formed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthChainReading {
-    /// The specification's definition: the union of the auth chains of the
-    /// set's events, an event's auth chain not containing itself.
-    Spec,
-    /// Synapse's: the set's own events are in its full auth chain too.
-    WithOwnEvents,
 }
 
 impl EventSource for Room {
@@ -185,7 +172,6 @@ impl Room {
             ruma: HashMap::new(),
             ruma_auth: ruma_rules.authorization,
             ruma_state_res,
-            reading: AuthChainReading::Spec,
         }
     }
 
@@ -249,14 +235,6 @@ impl Room {
         self.order.push(id.clone());
         self.events.insert(id.clone(), pdu);
         id
-    }
-
-    /// Marks the event `id` rejected, for both implementations.
-    pub fn mark_rejected(&mut self, id: &EventId) {
-        self.rejected.insert(id.clone());
-        if let Some(ruma) = self.ruma.get_mut(&self.ruma_id(id)) {
-            ruma.rejected = true;
-        }
     }
 
     /// Builds and adds `event`.
@@ -348,13 +326,7 @@ impl Room {
         let maps = state_sets.iter().map(|set| self.to_ruma_map(set)).collect();
         let chains = state_sets
             .iter()
-            .map(|set| {
-                let mut chain = self.ruma_auth_chain(set.values());
-                if self.reading == AuthChainReading::WithOwnEvents {
-                    chain.extend(set.values().map(|id| self.ruma_id(id)));
-                }
-                chain
-            })
+            .map(|set| self.ruma_auth_chain(set.values()))
             .collect();
         (maps, chains)
     }
