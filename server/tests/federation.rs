@@ -24,6 +24,14 @@ async fn set_topic(client: &hanse_sdk::Client, room: &str, topic: &str) {
         .expect("topic");
 }
 
+async fn whoami(client: &hanse_sdk::Client) -> String {
+    let me: Value = client
+        .get("/_matrix/client/v3/account/whoami")
+        .await
+        .expect("whoami");
+    me["user_id"].as_str().expect("user_id").to_owned()
+}
+
 #[tokio::test]
 async fn three_servers_share_a_room_and_a_stopped_one_catches_up() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -68,6 +76,36 @@ async fn three_servers_share_a_room_and_a_stopped_one_catches_up() {
     eventually(PATIENCE, "the same state everywhere", || async {
         let on_a = state_ids(&alice, &path_room).await;
         on_a == state_ids(&bob, &path_room).await && on_a == state_ids(&carol, &path_room).await
+    })
+    .await;
+
+    // Typing crosses servers as an EDU.
+    let bob_id = whoami(&bob).await;
+    let _: Value = bob
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{path_room}/typing/{}",
+                encode(&bob_id)
+            ),
+            &json!({ "typing": true, "timeout": 30000 }),
+        )
+        .await
+        .expect("typing");
+    eventually(PATIENCE, "bob typing, seen on A", || async {
+        let sync: Value = alice
+            .get("/_matrix/client/v3/sync?timeout=0")
+            .await
+            .expect("sync");
+        sync["rooms"]["join"][&room]["ephemeral"]["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|event| {
+                event["type"] == "m.typing"
+                    && event["content"]["user_ids"]
+                        .as_array()
+                        .is_some_and(|ids| ids.iter().any(|id| id == bob_id.as_str()))
+            })
     })
     .await;
 

@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod checks;
+pub mod edus;
 pub mod join;
 pub mod keys;
 pub mod policy;

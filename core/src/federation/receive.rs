@@ -74,9 +74,7 @@ impl Homeserver {
                 results.insert(event_id.as_str().to_owned(), result);
             }
         }
-        if !transaction.edus.is_empty() {
-            tracing::debug!(%origin, count = transaction.edus.len(), "EDUs received, not handled yet");
-        }
+        self.receive_edus(origin, &transaction.edus).await?;
         let answer = json!({ "pdus": results });
         self.store
             .record_inbound_transaction(origin.as_str(), txn_id, &answer.to_string())

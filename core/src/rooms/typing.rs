@@ -39,6 +39,7 @@ impl Homeserver {
             user.as_str(),
             timeout.map(|timeout| timeout.min(MAX_TYPING)),
         );
-        Ok(())
+        self.send_typing(room.nid, room_id, user, timeout.is_some())
+            .await
     }
 }

@@ -1,0 +1,82 @@
+//! EDUs: what other servers say that is not part of a room's graph.
+//! Typing notifications travel both ways; other kinds are logged and
+//! dropped until their features cross servers.
+
+use std::time::Duration;
+
+use hanse_protocol::identifiers::{RoomId, ServerName, UserId};
+use serde_json::{json, Value};
+
+use crate::{Homeserver, Result};
+
+/// How long a remote user's typing lasts unless renewed: servers resend
+/// while their user types, and the spec leaves the timeout to receivers.
+const REMOTE_TYPING: Duration = Duration::from_secs(30);
+
+impl Homeserver {
+    /// Takes in the EDUs of a transaction from `origin`. A malformed EDU
+    /// or one about a user of another server is dropped; it never fails
+    /// the transaction.
+    pub(crate) async fn receive_edus(&self, origin: &ServerName, edus: &[Value]) -> Result<()> {
+        for edu in edus {
+            match edu.get("edu_type").and_then(Value::as_str) {
+                Some("m.typing") => self.receive_typing(origin, &edu["content"]).await?,
+                Some(other) => tracing::debug!(%origin, edu_type = other, "EDU not handled"),
+                None => tracing::debug!(%origin, "an EDU without edu_type"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn receive_typing(&self, origin: &ServerName, content: &Value) -> Result<()> {
+        let (Some(room_id), Some(user), Some(typing)) = (
+            content["room_id"]
+                .as_str()
+                .and_then(|id| RoomId::parse(id).ok()),
+            content["user_id"]
+                .as_str()
+                .and_then(|id| UserId::parse(id).ok()),
+            content["typing"].as_bool(),
+        ) else {
+            tracing::debug!(%origin, "a malformed m.typing EDU");
+            return Ok(());
+        };
+        if user.server_name() != origin {
+            tracing::info!(%origin, %user, "dropping typing of another server's user");
+            return Ok(());
+        }
+        let Ok(room) = self.room(&room_id).await else {
+            return Ok(());
+        };
+        let joined = self
+            .store
+            .membership(room.nid, user.as_str())
+            .await?
+            .is_some_and(|row| row.membership == "join");
+        if joined && self.acl_allows(&room, origin).await? {
+            self.streams
+                .typing
+                .set(room.nid, user.as_str(), typing.then_some(REMOTE_TYPING));
+        }
+        Ok(())
+    }
+
+    /// Tells the room's other servers that `user` is typing or stopped.
+    pub(crate) async fn send_typing(
+        &self,
+        room_nid: i64,
+        room_id: &RoomId,
+        user: &UserId,
+        typing: bool,
+    ) -> Result<()> {
+        let content =
+            json!({ "room_id": room_id.as_str(), "user_id": user.as_str(), "typing": typing });
+        for server in self.store.joined_servers(room_nid).await? {
+            let Ok(server) = ServerName::parse(&server) else {
+                continue;
+            };
+            self.enqueue_edu(&server, "m.typing", &content).await?;
+        }
+        Ok(())
+    }
+}
