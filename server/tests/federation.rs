@@ -61,7 +61,18 @@ async fn three_servers_share_a_room_and_a_stopped_one_catches_up() {
     send_text(&bob, &path_room, "b1", "from bob").await;
     send_text(&carol, &path_room, "c1", "from carol").await;
     set_topic(&alice, &path_room, "set on A").await;
+    // A server sends its events to the servers it knows are in the room:
+    // bob's message may leave B before B hears of carol's join. The next
+    // event that cites it brings it to C (C fills the gap from A), as
+    // anywhere in federation; so A's users answer once A has all three.
     let everyone = ["from alice", "from bob", "from carol"];
+    eventually(PATIENCE, "every message on A", || async {
+        let seen = bodies(&alice, &path_room).await;
+        everyone.iter().all(|body| seen.iter().any(|s| s == body))
+    })
+    .await;
+    send_text(&alice, &path_room, "a-all", "alice saw everyone").await;
+    let everyone = ["from alice", "from bob", "from carol", "alice saw everyone"];
     for (client, server) in [(&alice, &a), (&bob, &b), (&carol, &c)] {
         eventually(
             PATIENCE,
@@ -105,6 +116,44 @@ async fn three_servers_share_a_room_and_a_stopped_one_catches_up() {
                     && event["content"]["user_ids"]
                         .as_array()
                         .is_some_and(|ids| ids.iter().any(|id| id == bob_id.as_str()))
+            })
+    })
+    .await;
+
+    // So do public read receipts.
+    let newest: Value = alice
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{path_room}/messages?dir=b&limit=1"
+        ))
+        .await
+        .expect("messages");
+    let newest = newest["chunk"][0]["event_id"]
+        .as_str()
+        .expect("newest")
+        .to_owned();
+    let _: Value = alice
+        .post(
+            &format!(
+                "/_matrix/client/v3/rooms/{path_room}/receipt/m.read/{}",
+                encode(&newest)
+            ),
+            &json!({}),
+        )
+        .await
+        .expect("receipt");
+    let alice_id = whoami(&alice).await;
+    eventually(PATIENCE, "alice's receipt, seen on C", || async {
+        let sync: Value = carol
+            .get("/_matrix/client/v3/sync?timeout=0")
+            .await
+            .expect("sync");
+        sync["rooms"]["join"][&room]["ephemeral"]["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|event| {
+                event["type"] == "m.receipt"
+                    && event["content"][&newest]["m.read"][&alice_id].is_object()
             })
     })
     .await;

@@ -5,7 +5,7 @@
 
 use hanse_protocol::identifiers::{EventId, RoomId};
 
-use super::build::relation;
+use super::build::{relation, RoomRef};
 use crate::accounts::Session;
 use crate::clock::now_ms;
 use crate::store::NewReceipt;
@@ -63,23 +63,51 @@ impl Homeserver {
                 )));
             }
         }
+        let thread = thread_id.unwrap_or_default();
+        self.record_receipt(
+            &room,
+            user.as_str(),
+            receipt_type,
+            thread,
+            event.nid,
+            now_ms(),
+        )
+        .await?;
+        if receipt_type == "m.read" {
+            self.send_receipt_edu(&room, user, event_id, thread_id, now_ms())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Stores a receipt and wakes who may see it; a receipt that does not
+    /// move changes nothing.
+    pub(crate) async fn record_receipt(
+        &self,
+        room: &RoomRef,
+        user: &str,
+        receipt_type: &str,
+        thread_id: &str,
+        event_nid: i64,
+        ts: i64,
+    ) -> Result<()> {
         let mut ticket = self.streams.receipts.begin(&self.store).await?;
         let moved = self
             .store
             .put_receipt(&NewReceipt {
                 room_nid: room.nid,
-                user_id: user.as_str(),
+                user_id: user,
                 receipt_type,
-                thread_id: thread_id.unwrap_or_default(),
-                event_nid: event.nid,
-                ts: now_ms(),
+                thread_id,
+                event_nid,
+                ts,
             })
             .await?;
         if let Some(position) = moved {
             ticket.allocated(position);
             // A private receipt is for its owner's eyes only.
             ticket.committed([if receipt_type == "m.read.private" {
-                Topic::User(user.as_str().to_owned())
+                Topic::User(user.to_owned())
             } else {
                 Topic::Room(room.nid)
             }]);
