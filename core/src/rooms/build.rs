@@ -119,6 +119,12 @@ pub(crate) struct Batch<'a> {
     pub(super) nodes: Layered<'a>,
     /// Events persisted by this batch, not visible outside it until commit.
     pub(super) events: HashMap<EventNid, Arc<StoredEvent>>,
+    /// The same events by ID: a batch that takes in a whole room (a join
+    /// through another server) looks up thousands of auth events in it.
+    pub(super) event_ids: HashMap<EventId, EventNid>,
+    /// The empty state's node, once this batch has needed it (every
+    /// outlier is stored with it).
+    pub(super) empty: Option<NodeNid>,
     /// Events whose content this batch removed: cached copies must go.
     redacted: Vec<EventNid>,
     /// This batch's turn among the writers (see `Writers::permit`).
@@ -187,6 +193,8 @@ impl<'a> Batch<'a> {
             },
             nodes: Layered::new(&homeserver.rooms.nodes),
             events: HashMap::new(),
+            event_ids: HashMap::new(),
+            empty: None,
             redacted: Vec::new(),
             _permit: permit,
             stream,
@@ -251,6 +259,8 @@ impl<'a> Batch<'a> {
             },
             nodes,
             events: HashMap::new(),
+            event_ids: HashMap::new(),
+            empty: None,
             redacted: Vec::new(),
             _permit: permit,
             stream,
@@ -551,6 +561,7 @@ impl<'a> Batch<'a> {
         state_before: NodeNid,
         status: EventStatus<'_>,
     ) {
+        self.event_ids.insert(pdu.event_id().clone(), row.nid);
         self.events.insert(
             row.nid,
             Arc::new(StoredEvent {

@@ -47,14 +47,9 @@ impl Batch<'_> {
     /// The stored events with these IDs, this batch's included.
     pub(super) async fn events_by_id(&self, ids: &[EventId]) -> Result<Vec<Arc<StoredEvent>>> {
         let mut found: Vec<Arc<StoredEvent>> = Vec::with_capacity(ids.len());
-        let local: HashMap<&EventId, &Arc<StoredEvent>> = self
-            .events
-            .values()
-            .map(|event| (event.pdu.event_id(), event))
-            .collect();
         let mut missing = Vec::new();
         for id in ids {
-            match local.get(id) {
+            match self.event_ids.get(id).and_then(|nid| self.events.get(nid)) {
                 Some(event) => found.push((*event).clone()),
                 None => missing.push(id.as_str()),
             }
@@ -154,9 +149,13 @@ impl Batch<'_> {
 
     /// The empty state, which outliers are stored with.
     pub(super) async fn empty_root(&mut self) -> Result<NodeNid> {
+        if let Some(nid) = self.empty {
+            return Ok(nid);
+        }
         let empty = super::state_trie::Node::empty();
         let nid = self.write.insert_state_node(&empty).await?;
         self.nodes.local.insert(nid, Arc::new(empty));
+        self.empty = Some(nid);
         Ok(nid)
     }
 

@@ -5,8 +5,11 @@
 //! The `megolm` scenario alone needs no server: it measures hanse-sdk's
 //! end-to-end encryption.
 
+mod fanout;
+mod federation;
 mod keys;
 mod megolm;
+mod remote_join;
 mod sync;
 
 use std::time::{Duration, Instant};
@@ -138,6 +141,43 @@ enum Scenario {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// Federation: a room on the first server joined by a user of each
+    /// other server; messages sent on the first, timed until every other
+    /// server's user has seen them all in /sync.
+    FederatedFanout {
+        /// Client-API URLs, comma-separated: the room's server first, then
+        /// the servers whose users join it (--url is not used).
+        #[arg(long, value_delimiter = ',', required = true)]
+        servers: Vec<String>,
+        #[arg(long, default_value_t = 2000)]
+        events: usize,
+        /// Concurrent senders on the first server (each its own user).
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Give up when the receivers have not seen everything by then.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
+    /// Federation: a room on the resident server with many members, then
+    /// fresh users of another server join it through the resident one;
+    /// from POST /join until the room shows in the joiner's /sync.
+    RemoteJoin {
+        /// Client-API URL of the server the room lives on.
+        #[arg(long)]
+        resident: String,
+        /// Client-API URL of the server whose users join.
+        #[arg(long)]
+        joiner: String,
+        #[arg(long, default_value_t = 2000)]
+        members: usize,
+        /// Timed joins, each by a fresh user of the joining server into a
+        /// new room of the same members (so each goes over federation).
+        #[arg(long, default_value_t = 3)]
+        joins: usize,
+        /// Registrations and joins in flight while the room is filled.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// No server: hanse-sdk encrypts room messages with Megolm, then
     /// decrypts them as another device.
     Megolm {
@@ -162,23 +202,16 @@ struct Timings {
 impl Timings {
     fn report(mut self, scenario: &str, extra: Value) {
         self.latencies.sort_unstable();
-        let percentile = |p: f64| -> f64 {
-            if self.latencies.is_empty() {
-                return 0.0;
-            }
-            let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
-            let index = rank.clamp(1, self.latencies.len()) - 1;
-            self.latencies[index].as_secs_f64() * 1000.0
-        };
+        let percentile = |p: f64| percentile_ms(&self.latencies, p);
         let count = self.latencies.len();
         let mut line = json!({
             "scenario": scenario,
             "operations": count,
             "seconds": round(self.elapsed.as_secs_f64()),
             "per_second": round(count as f64 / self.elapsed.as_secs_f64()),
-            "p50_ms": round(percentile(50.0)),
-            "p95_ms": round(percentile(95.0)),
-            "p99_ms": round(percentile(99.0)),
+            "p50_ms": percentile(50.0),
+            "p95_ms": percentile(95.0),
+            "p99_ms": percentile(99.0),
         });
         if let (Value::Object(line), Value::Object(extra)) = (&mut line, extra) {
             line.extend(extra);
@@ -247,6 +280,27 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             messages,
             concurrency,
         } => bench.to_device(messages, concurrency).await,
+        Scenario::FederatedFanout {
+            servers,
+            events,
+            concurrency,
+            timeout_secs,
+        } => {
+            bench
+                .federated_fanout(&servers, events, concurrency, timeout_secs)
+                .await
+        }
+        Scenario::RemoteJoin {
+            resident,
+            joiner,
+            members,
+            joins,
+            concurrency,
+        } => {
+            bench
+                .remote_join(&resident, &joiner, members, joins, concurrency)
+                .await
+        }
         Scenario::Megolm {
             messages,
             body_bytes,
@@ -265,6 +319,17 @@ struct Bench {
 const PASSWORD: &str = "hanse-bench password";
 
 impl Bench {
+    /// The same run (prefix, token) against another server: for the
+    /// scenarios that drive several.
+    fn at(&self, url: &str) -> Bench {
+        Bench {
+            anonymous: Client::new(url),
+            token: self.token.clone(),
+            prefix: self.prefix.clone(),
+            measure: None,
+        }
+    }
+
     async fn new_user(&self, name: &str) -> Result<(Client, LoginInfo), Failure> {
         self.new_account(name, Some(PASSWORD)).await
     }
@@ -723,6 +788,33 @@ impl Bench {
         }
         Ok(())
     }
+}
+
+/// The server name in a user ID (`@name:server`, the server possibly
+/// with a port).
+fn server_name_of(user_id: &str) -> Result<&str, Failure> {
+    Ok(user_id
+        .split_once(':')
+        .ok_or_else(|| format!("{user_id} is not a user ID"))?
+        .1)
+}
+
+/// Microseconds since the Unix epoch: what the federation scenarios put
+/// in a message and compare with when it was seen (one machine, one clock).
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros() as u64
+}
+
+/// The value at percentile `p` of sorted `values`, in ms.
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    round(sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0)
 }
 
 /// Database growth per operation, when the size was measured.
