@@ -8,20 +8,31 @@
 #   (a) a Synapse user joins a room created on Hanse;
 #   (b) a Hanse user joins a room created on Synapse;
 #   (c) messages flow both ways in both rooms;
-#   (d) both servers list the same joined members in both rooms.
+#   (d) both servers list the same joined members in both rooms;
+#
+# and then, per room: (e) 10 messages from each side at once, (h) a
+# redaction from each side, (i) power levels from the creator and a topic
+# from the other side, (j) a member event update, (f) a second user joining
+# on the server that is in the room already, (g) the remote member leaving.
+# All for the servers' default room version (12) and each of 3 to 11; Hanse
+# creates rooms of 10 to 12 only, so for 3 to 9 there is only Synapse's room.
 #
 #   bash deploy/interop/synapse-federation.sh
 #
 # Prints each step and PASS or FAIL; exits non-zero on failure. Stops what it
-# started. Settings (environment): CACHE (where Synapse's virtualenv is kept
-# between runs, default ~/.cache/hanse-interop), INTEROP_HANSE_BIN (a built `hanse`;
-# default: build the release binary; named so because
-# HANSE_* variables are Hanse settings), INTEROP_HANSE_LOG (its log filter,
-# default info), INTEROP_SYNAPSE_LOG (Synapse's log level, default INFO), ROOM_VERSIONS (the rooms are made with each of
-# these, default: all that both support, 3 to 12;
-# Hanse creates rooms of 10 to 12 only), KEEP=1 (keep the scratch directory and
-# its logs). Needs PostgreSQL's server binaries, openssl, Python 3 with venv
-# and pip (PyPI reachable on the first run), curl, Rust.
+# started. About 30 s for one room version, 90 s for all, after the build.
+#
+# Settings (environment; not HANSE_*, which are Hanse's own settings):
+#   INTEROP_HANSE_BIN    a built `hanse` (default: build the release binary)
+#   CACHE                where Synapse's virtualenv is kept between runs
+#                        (default ~/.cache/hanse-interop)
+#   ROOM_VERSIONS        default "default 3 4 5 6 7 8 9 10 11"
+#   INTEROP_HANSE_LOG    Hanse's log filter (default info)
+#   INTEROP_SYNAPSE_LOG  Synapse's log level (default INFO)
+#   KEEP=1               keep the scratch directory and logs (always kept
+#                        on failure)
+# Needs PostgreSQL's server binaries, openssl, Python 3 with venv and pip
+# (PyPI reachable on the first run), curl, Rust.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -58,8 +69,11 @@ chmod 755 "$WORK"
 
 HANSE_PID=
 SYNAPSE_PID=
+DRIVER_PID=
 cleanup() {
     local status=$?
+    set +e # a `wait` on a killed process fails; every step must still run
+    [ -n "$DRIVER_PID" ] && kill "$DRIVER_PID" 2>/dev/null && wait "$DRIVER_PID" 2>/dev/null
     [ -n "$SYNAPSE_PID" ] && kill "$SYNAPSE_PID" 2>/dev/null && wait "$SYNAPSE_PID" 2>/dev/null
     # SIGTERM: Hanse stops its PostgreSQL before it exits.
     [ -n "$HANSE_PID" ] && kill "$HANSE_PID" 2>/dev/null && wait "$HANSE_PID" 2>/dev/null
@@ -171,11 +185,16 @@ wait_for "$HANSE_CLIENT" "$HANSE_PID"
 wait_for "$SYNAPSE_CLIENT" "$SYNAPSE_PID"
 say "both up after $(($(date +%s) - started)) s"
 
-status=0
+# In the background, so that a signal reaches the trap at once (bash runs
+# traps only between commands, not while waiting on one in the foreground).
 python3 "$REPO/deploy/interop/synapse_federation.py" \
     --hanse "http://127.0.0.1:$HANSE_CLIENT" --hanse-name "$HANSE_NAME" \
     --synapse "http://127.0.0.1:$SYNAPSE_CLIENT" --synapse-name "$SYNAPSE_NAME" \
-    --room-versions $ROOM_VERSIONS || status=$?
+    --room-versions $ROOM_VERSIONS &
+DRIVER_PID=$!
+status=0
+wait "$DRIVER_PID" || status=$?
+DRIVER_PID=
 say "took $(($(date +%s) - started)) s"
 if [ "$status" = 0 ]; then
     echo PASS
