@@ -155,3 +155,72 @@ async fn three_servers_share_a_room_and_a_stopped_one_catches_up() {
         .expect("topic on C");
     assert_eq!(topic["topic"], "changed while C was down");
 }
+
+/// The content of `event_id` as `client` sees it in the room's timeline
+/// (`None` while it is not there).
+async fn content_of(client: &hanse_sdk::Client, room: &str, event_id: &str) -> Option<Value> {
+    let messages: Value = client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100"
+        ))
+        .await
+        .expect("messages");
+    messages["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .find(|event| event["event_id"] == event_id)
+        .map(|event| event["content"].clone())
+}
+
+async fn redact(client: &hanse_sdk::Client, room: &str, event_id: &str, txn: &str) {
+    let _: Value = client
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{room}/redact/{}/{txn}",
+                encode(event_id)
+            ),
+            &json!({ "reason": "test" }),
+        )
+        .await
+        .expect("redact");
+}
+
+/// Redactions received over federation take effect (found against
+/// Synapse: they were stored and shown, their targets left whole): one
+/// from the target's own server, and one from a moderator on another.
+#[tokio::test]
+async fn received_redactions_take_effect() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(dir.path());
+    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
+    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
+    let (alice, _) = a.user("alice").await;
+    let (bob, _) = b.user("bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let path_room = encode(&room);
+    let (status, body) = join_via(&bob, &path_room, &encode(&a.name)).await;
+    assert_eq!(status, 200, "join: {body}");
+
+    let own = send_text(&bob, &path_room, "b1", "bob takes this back").await;
+    let moderated = send_text(&bob, &path_room, "b2", "alice removes this").await;
+    for id in [&own, &moderated] {
+        eventually(PATIENCE, "bob's messages on A", || async {
+            content_of(&alice, &path_room, id).await.is_some()
+        })
+        .await;
+    }
+    // Bob's own redaction, received by A.
+    redact(&bob, &path_room, &own, "r1").await;
+    // Alice (power level 100) redacts Bob's message; B receives it.
+    redact(&alice, &path_room, &moderated, "r2").await;
+    for (client, id, what) in [
+        (&alice, &own, "bob's redaction on A"),
+        (&bob, &moderated, "alice's redaction on B"),
+    ] {
+        eventually(PATIENCE, what, || async {
+            content_of(client, &path_room, id).await == Some(json!({}))
+        })
+        .await;
+    }
+}

@@ -700,7 +700,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Replaces the target's stored JSON by its redacted form.
-    async fn redact(&mut self, target: EventNid, redaction: EventNid) -> Result<()> {
+    pub(super) async fn redact(&mut self, target: EventNid, redaction: EventNid) -> Result<()> {
         let event = self.events_by_nid(&[target]).await?.remove(0);
         let redacted =
             redact(event.pdu.as_object(), self.room.version.rules()).map_err(internal)?;

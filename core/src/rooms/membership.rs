@@ -64,7 +64,7 @@ impl Homeserver {
         if change == MembershipChange::Invite && target.server_name() != &self.identity.server_name
         {
             return Err(Error::Forbidden(format!(
-                "{target} is on another server; inviting users of other servers is not supported                  yet"
+                "{target} is on another server; inviting users of other servers is not supported yet"
             )));
         }
         match change {

@@ -19,6 +19,7 @@ use hanse_protocol::pdu::Pdu;
 
 use super::build::{Batch, EventStatus};
 use super::events::StoredEvent;
+use super::power_levels;
 use super::state_trie::{EventNid, NodeNid, StateKey};
 use crate::Result;
 
@@ -144,6 +145,10 @@ impl Batch<'_> {
         self.remember(&stored, pdu.clone(), state_before, EventStatus::Timeline);
         self.advance_head(&pdu, stored.nid, stored.depth, state_after)
             .await?;
+        if pdu.event_type() == "m.room.redaction" {
+            self.apply_received_redaction(&pdu, stored.nid, state_before)
+                .await?;
+        }
         Ok(Receipt::Accepted)
     }
 
@@ -180,6 +185,18 @@ impl Batch<'_> {
         root: NodeNid,
     ) -> Result<std::result::Result<(), String>> {
         let version = self.room.version.rules();
+        let state = self.auth_state_at(pdu, root).await?;
+        Ok(auth::authorize(pdu, version, &state).map_err(|error| error.to_string()))
+    }
+
+    /// The entries of the state rooted at `root` that the auth rules read
+    /// for `pdu`, and the create event.
+    async fn auth_state_at(
+        &mut self,
+        pdu: &Pdu,
+        root: NodeNid,
+    ) -> Result<HashMap<(String, String), Pdu>> {
+        let version = self.room.version.rules();
         let mut pairs = auth_types_for_event(
             pdu.event_type(),
             pdu.state_key(),
@@ -205,7 +222,7 @@ impl Batch<'_> {
             .await?;
         let nids: Vec<EventNid> = found.into_iter().flatten().collect();
         let events = self.events_by_nid(&nids).await?;
-        let state: HashMap<(String, String), Pdu> = events
+        Ok(events
             .iter()
             .map(|event| {
                 let pdu = &event.pdu;
@@ -217,8 +234,49 @@ impl Batch<'_> {
                     pdu.clone(),
                 )
             })
-            .collect();
-        Ok(auth::authorize(pdu, version, &state).map_err(|error| error.to_string()))
+            .collect())
+    }
+
+    /// Applies a received redaction the room accepted. From room version 3
+    /// on the auth rules let any member send one; it takes effect only on
+    /// an event of this room sent from the redaction sender's own server,
+    /// or when the sender may redact others' events in the state before
+    /// it. One whose target is not here (yet) stays without effect.
+    async fn apply_received_redaction(
+        &mut self,
+        pdu: &Pdu,
+        redaction: EventNid,
+        state_before: NodeNid,
+    ) -> Result<()> {
+        let Some(target) = pdu.redacts() else {
+            return Ok(());
+        };
+        let Some(nid) = self.write.event_nid(target.as_str()).await? else {
+            tracing::info!(event_id = %pdu.event_id(), %target, "a redaction of an unknown event");
+            return Ok(());
+        };
+        let target_event = self.events_by_nid(&[nid]).await?.remove(0);
+        if target_event.room_nid != self.room.nid {
+            return Ok(());
+        }
+        let allowed = target_event.pdu.sender().server_name() == pdu.sender().server_name() || {
+            let state = self.auth_state_at(pdu, state_before).await?;
+            let key = |t: &str| (t.to_owned(), String::new());
+            let (levels, creators) = power_levels(
+                state.get(&key("m.room.create")),
+                state.get(&key("m.room.power_levels")),
+                self.room.version.rules(),
+            )?;
+            levels
+                .user_level(pdu.sender(), &creators)
+                .at_least(levels.redact())
+        };
+        if allowed {
+            self.redact(nid, redaction).await?;
+        } else {
+            tracing::info!(event_id = %pdu.event_id(), %target, "a redaction without effect: its sender may not redact the event");
+        }
+        Ok(())
     }
 
     /// Step 4: the auth events must be the ones the rules select (no
