@@ -13,6 +13,8 @@ use hanse_protocol::path_segment::encode;
 use serde_json::{json, Value};
 
 const PATIENCE: Duration = Duration::from_secs(60);
+/// Long enough for three rounds of the sender's back-off.
+const CATCH_UP: Duration = Duration::from_secs(150);
 
 async fn set_topic(client: &hanse_sdk::Client, room: &str, topic: &str) {
     let _: Value = client
@@ -133,11 +135,22 @@ async fn three_servers_share_a_room_and_a_stopped_one_catches_up() {
         "while carol was away (bob)",
         "last before carol returns",
     ];
-    eventually(PATIENCE, "C to catch up", || async {
+    // A and B retry C on their back-off (5 s, then 10, 20, ...), so
+    // catching up may take them a while after C is back.
+    let started = std::time::Instant::now();
+    loop {
         let seen = bodies(&carol, &path_room).await;
-        later.iter().all(|body| seen.iter().any(|s| s == body))
-    })
-    .await;
+        if later.iter().all(|body| seen.iter().any(|s| s == body)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < CATCH_UP,
+            "C did not catch up: it has {seen:?}\n=== A\n{}\n=== C\n{}",
+            a.log(),
+            c.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     eventually(
         PATIENCE,
         "the same state on all three after the partition",

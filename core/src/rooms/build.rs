@@ -605,34 +605,41 @@ impl<'a> Batch<'a> {
         let json = object_to_canonical_string(pdu.as_object());
         let depth = i64::try_from(pdu.depth()).map_err(internal)?;
         let local_destination = self.homeserver.local_destination().await?;
-        let inserted = self
-            .write
-            .insert_event(&NewEventRow {
-                event_id: pdu.event_id().as_str(),
-                room_nid: self.room.nid,
-                type_nid,
-                state_key_nid,
-                sender_nid,
-                depth,
-                origin_server_ts: pdu.origin_server_ts(),
-                state_before,
-                relates_to_nid,
-                rel_type,
-                json: &json,
-                transaction,
-                now_ms: now_ms(),
-                in_timeline: matches!(status, EventStatus::Built | EventStatus::Timeline),
-                outlier: matches!(status, EventStatus::Outlier),
-                rejected: match status {
-                    EventStatus::Rejected(reason) => Some(reason),
-                    _ => None,
-                },
-                soft_failed: matches!(status, EventStatus::SoftFailed),
-                // Only events built here go out from here; sending a
-                // received one is its origin's business.
-                queue_except: matches!(status, EventStatus::Built).then_some(local_destination),
-            })
-            .await?;
+        let row = NewEventRow {
+            event_id: pdu.event_id().as_str(),
+            room_nid: self.room.nid,
+            type_nid,
+            state_key_nid,
+            sender_nid,
+            depth,
+            origin_server_ts: pdu.origin_server_ts(),
+            state_before,
+            relates_to_nid,
+            rel_type,
+            json: &json,
+            transaction,
+            now_ms: now_ms(),
+            in_timeline: matches!(status, EventStatus::Built | EventStatus::Timeline),
+            outlier: matches!(status, EventStatus::Outlier),
+            rejected: match status {
+                EventStatus::Rejected(reason) => Some(reason),
+                _ => None,
+            },
+            soft_failed: matches!(status, EventStatus::SoftFailed),
+            // Only events built here go out from here; sending a
+            // received one is its origin's business.
+            queue_except: matches!(status, EventStatus::Built).then_some(local_destination),
+        };
+        // An outlier taking its place in the graph keeps its row.
+        let promoted = match status {
+            EventStatus::Outlier | EventStatus::Built => None,
+            _ => self.write.promote_outlier(&row).await?,
+        };
+        let inserted = match promoted {
+            Some(promoted) => promoted,
+            None => self.write.insert_event(&row).await?,
+        };
+
         let (nid, stream_ordering) = (inserted.event_nid, inserted.stream_ordering);
         if let Some(position) = stream_ordering {
             self.stream.allocated(position);

@@ -65,13 +65,13 @@ impl Batch<'_> {
     /// `outlier` (an auth event fetched for another; only step 4 applies),
     /// otherwise in the room's graph.
     pub async fn receive(&mut self, pdu: Pdu, outlier: bool) -> Result<Receipt> {
-        if self
-            .write
-            .event_nid(pdu.event_id().as_str())
-            .await?
-            .is_some()
-        {
-            return Ok(Receipt::AlreadyKnown);
+        // An outlier received again as part of the graph (it was fetched
+        // for auth first, then turns up as a prev event or in /send) goes
+        // through the checks and takes its place; anything else known is
+        // done with.
+        match self.write.event_standing(pdu.event_id().as_str()).await? {
+            Some(is_outlier) if outlier || !is_outlier => return Ok(Receipt::AlreadyKnown),
+            _ => {}
         }
         let auth_events = self.events_by_id(pdu.auth_events()).await?;
         if auth_events.len() < pdu.auth_events().len() {
@@ -97,7 +97,12 @@ impl Batch<'_> {
             return Ok(Receipt::Outlier);
         }
 
-        // Step 5: the state before the event, from its prev events.
+        // Step 5: the state before the event, from its prev events. Only
+        // the create event may have none.
+        if pdu.prev_events().is_empty() {
+            let reason = "the event has no prev events";
+            return self.store_rejected(&pdu, empty, reason).await;
+        }
         let prevs = self.events_by_id(pdu.prev_events()).await?;
         // Outliers are known without the state before them.
         let with_state: Vec<&Arc<StoredEvent>> =

@@ -35,8 +35,10 @@ impl Batch<'_> {
         let mut distinct: Vec<NodeNid> = roots.to_vec();
         distinct.sort_unstable();
         distinct.dedup();
-        if let [only] = distinct.as_slice() {
-            return Ok(*only);
+        match distinct.as_slice() {
+            [] => return Err(Error::Internal("no states to resolve".into())),
+            [only] => return Ok(*only),
+            _ => {}
         }
         let store = &self.homeserver.store;
         let mut sets: Vec<BTreeMap<StateKey, EventNid>> = Vec::with_capacity(distinct.len());

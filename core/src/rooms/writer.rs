@@ -137,6 +137,10 @@ impl Homeserver {
 
     /// Runs batches until the room's queue is empty, then retires.
     async fn drain(self, room_nid: i64) {
+        let _retire = RetireOnPanic {
+            writers: &self.rooms.writers,
+            room_nid,
+        };
         loop {
             let (room, jobs) = {
                 let mut queues = self.rooms.writers.lock();
@@ -210,6 +214,23 @@ impl Homeserver {
                 tracing::error!(%error, "room write failed to commit");
                 fail_all(answers.into_iter().map(Answer::into_reply), &error);
             }
+        }
+    }
+}
+
+/// Takes a writer that panicked out of the room's queue, so the room's
+/// next write starts a new one instead of waiting forever; the jobs it
+/// held are answered with an error (their reply channels drop).
+struct RetireOnPanic<'a> {
+    writers: &'a Writers,
+    room_nid: i64,
+}
+
+impl Drop for RetireOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(room_nid = self.room_nid, "a room writer panicked");
+            self.writers.lock().remove(&self.room_nid);
         }
     }
 }

@@ -495,6 +495,49 @@ impl Write {
         })
     }
 
+    /// Whether the event is stored, and if so whether as an outlier.
+    pub async fn event_standing(&self, event_id: &str) -> Result<Option<bool>, StoreError> {
+        let row = self
+            .client()
+            .cached_query_opt(
+                "SELECT outlier FROM events WHERE event_id = $1",
+                &[&event_id],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// Gives a stored outlier its place in the graph: the state before it,
+    /// and a stream position unless it is rejected or soft-failed. Returns
+    /// its number and position.
+    pub async fn promote_outlier(
+        &self,
+        event: &NewEventRow<'_>,
+    ) -> Result<Option<InsertedEvent>, StoreError> {
+        let row = self
+            .client()
+            .cached_query_opt(
+                "UPDATE events SET outlier = FALSE, state_before = $2,
+                        stream_ordering = CASE WHEN $3 THEN nextval('event_stream') END,
+                        rejected = $4, soft_failed = $5
+                 WHERE event_id = $1 AND outlier
+                 RETURNING event_nid, stream_ordering",
+                &[
+                    &event.event_id,
+                    &event.state_before,
+                    &event.in_timeline,
+                    &event.rejected,
+                    &event.soft_failed,
+                ],
+            )
+            .await?;
+        Ok(row.map(|row| InsertedEvent {
+            event_nid: row.get(0),
+            stream_ordering: row.get(1),
+            destinations: Vec::new(),
+        }))
+    }
+
     /// The number of an event of the room, if stored.
     pub async fn event_nid(&self, event_id: &str) -> Result<Option<i64>, StoreError> {
         let row = self

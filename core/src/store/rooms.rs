@@ -32,7 +32,8 @@ pub struct MembershipRow {
 }
 
 const MEMBERSHIP_QUERY: &str =
-    "SELECT m.room_nid, r.room_id, m.membership, m.event_nid, m.forgotten, e.stream_ordering
+    "SELECT m.room_nid, r.room_id, m.membership, m.event_nid, m.forgotten,
+            COALESCE(e.stream_ordering, 0)
      FROM memberships m
      JOIN state_keys k ON k.state_key_nid = m.user_nid
      JOIN rooms r ON r.room_nid = m.room_nid
