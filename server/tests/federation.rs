@@ -122,6 +122,44 @@ async fn three_servers_share_a_room_and_a_stopped_one_catches_up() {
     })
     .await;
 
+    // So do public read receipts.
+    let newest: Value = alice
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{path_room}/messages?dir=b&limit=1"
+        ))
+        .await
+        .expect("messages");
+    let newest = newest["chunk"][0]["event_id"]
+        .as_str()
+        .expect("newest")
+        .to_owned();
+    let _: Value = alice
+        .post(
+            &format!(
+                "/_matrix/client/v3/rooms/{path_room}/receipt/m.read/{}",
+                encode(&newest)
+            ),
+            &json!({}),
+        )
+        .await
+        .expect("receipt");
+    let alice_id = whoami(&alice).await;
+    eventually(PATIENCE, "alice's receipt, seen on C", || async {
+        let sync: Value = carol
+            .get("/_matrix/client/v3/sync?timeout=0")
+            .await
+            .expect("sync");
+        sync["rooms"]["join"][&room]["ephemeral"]["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|event| {
+                event["type"] == "m.receipt"
+                    && event["content"][&newest]["m.read"][&alice_id].is_object()
+            })
+    })
+    .await;
+
     // Partition: C is down while A and B talk and change the topic.
     c.stop();
     send_text(&alice, &path_room, "a2", "while carol was away (alice)").await;

@@ -73,6 +73,10 @@ impl Homeserver {
             now_ms(),
         )
         .await?;
+        if receipt_type == "m.read" {
+            self.send_receipt_edu(&room, user, event_id, thread_id, now_ms())
+                .await?;
+        }
         Ok(())
     }
 
