@@ -59,7 +59,22 @@ async fn three_servers_share_a_room_and_a_stopped_one_catches_up() {
         assert_eq!(body["room_id"], room.as_str());
     }
 
+    // alice's first message reaches B after carol's join (A queued the
+    // join for B first), so once B has it, B knows C is in the room too.
     send_text(&alice, &path_room, "a1", "from alice").await;
+    for (client, server) in [(&bob, &b), (&carol, &c)] {
+        eventually(
+            PATIENCE,
+            &format!("alice's first message on {}", server.name),
+            || async {
+                bodies(client, &path_room)
+                    .await
+                    .iter()
+                    .any(|s| s == "from alice")
+            },
+        )
+        .await;
+    }
     send_text(&bob, &path_room, "b1", "from bob").await;
     send_text(&carol, &path_room, "c1", "from carol").await;
     set_topic(&alice, &path_room, "set on A").await;
