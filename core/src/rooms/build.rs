@@ -131,7 +131,7 @@ pub(crate) struct Batch<'a> {
     _permit: OwnedSemaphorePermit,
     /// Its registration as a writer of the event stream, ended after the
     /// commit (see `crate::streams`).
-    stream: StreamTicket,
+    pub(super) stream: StreamTicket,
     /// Federation destinations its events were queued for: woken after
     /// the commit.
     destinations: Vec<i32>,
@@ -630,15 +630,7 @@ impl<'a> Batch<'a> {
             // received one is its origin's business.
             queue_except: matches!(status, EventStatus::Built).then_some(local_destination),
         };
-        // An outlier taking its place in the graph keeps its row.
-        let promoted = match status {
-            EventStatus::Outlier | EventStatus::Built => None,
-            _ => self.write.promote_outlier(&row).await?,
-        };
-        let inserted = match promoted {
-            Some(promoted) => promoted,
-            None => self.write.insert_event(&row).await?,
-        };
+        let inserted = self.write.insert_event(&row).await?;
 
         let (nid, stream_ordering) = (inserted.event_nid, inserted.stream_ordering);
         if let Some(position) = stream_ordering {

@@ -17,7 +17,7 @@ use hanse_protocol::auth::{self, auth_types_for_event};
 use hanse_protocol::identifiers::EventId;
 use hanse_protocol::pdu::Pdu;
 
-use super::build::{Batch, EventStatus};
+use super::build::{Batch, EventStatus, StoredRow};
 use super::events::StoredEvent;
 use super::power_levels;
 use super::state_trie::{EventNid, NodeNid, StateKey};
@@ -69,10 +69,11 @@ impl Batch<'_> {
         // for auth first, then turns up as a prev event or in /send) goes
         // through the checks and takes its place; anything else known is
         // done with.
-        match self.write.event_standing(pdu.event_id().as_str()).await? {
+        let known_outlier = match self.write.event_standing(pdu.event_id().as_str()).await? {
             Some(is_outlier) if outlier || !is_outlier => return Ok(Receipt::AlreadyKnown),
-            _ => {}
-        }
+            Some(_) => true,
+            None => false,
+        };
         let auth_events = self.events_by_id(pdu.auth_events()).await?;
         if auth_events.len() < pdu.auth_events().len() {
             let known: HashSet<&EventId> = auth_events.iter().map(|e| e.pdu.event_id()).collect();
@@ -100,6 +101,11 @@ impl Batch<'_> {
         // Step 5: the state before the event, from its prev events. Only
         // the create event may have none.
         if pdu.prev_events().is_empty() {
+            if known_outlier {
+                // The create event, known for auth already: it has no
+                // state before it to be placed on.
+                return Ok(Receipt::AlreadyKnown);
+            }
             let reason = "the event has no prev events";
             return self.store_rejected(&pdu, empty, reason).await;
         }
@@ -123,21 +129,27 @@ impl Batch<'_> {
         }
         let state_before = self.resolve_roots(&roots).await?;
         if let Err(reason) = self.authorize_at(&pdu, state_before).await? {
-            return self.store_rejected(&pdu, state_before, &reason).await;
+            let status = EventStatus::Rejected(&reason);
+            tracing::info!(event_id = %pdu.event_id(), %reason, "rejecting an event");
+            let stored = self
+                .place(&pdu, state_before, status, known_outlier)
+                .await?;
+            self.remember(&stored, pdu.clone(), state_before, status);
+            return Ok(Receipt::Rejected(reason));
         }
 
         // Step 6: soft failure, against the room's current state.
         if let Err(reason) = self.authorize_at(&pdu, self.head.state_root).await? {
             tracing::info!(event_id = %pdu.event_id(), %reason, "soft-failing an event");
             let stored = self
-                .store_event(&pdu, state_before, EventStatus::SoftFailed, None)
+                .place(&pdu, state_before, EventStatus::SoftFailed, known_outlier)
                 .await?;
             self.remember(&stored, pdu, state_before, EventStatus::SoftFailed);
             return Ok(Receipt::SoftFailed);
         }
 
         let stored = self
-            .store_event(&pdu, state_before, EventStatus::Timeline, None)
+            .place(&pdu, state_before, EventStatus::Timeline, known_outlier)
             .await?;
         let state_after = match stored.state_key {
             Some(key) => {
@@ -363,6 +375,49 @@ impl Batch<'_> {
         Err(crate::Error::Internal(format!(
             "room {room_id} has no create event"
         )))
+    }
+
+    /// Stores an event past step 4: a new row, or the outlier row it had,
+    /// given its place in the graph. Remembered by the caller.
+    async fn place(
+        &mut self,
+        pdu: &Pdu,
+        state_before: NodeNid,
+        status: EventStatus<'_>,
+        known_outlier: bool,
+    ) -> Result<StoredRow> {
+        if !known_outlier {
+            return self.store_event(pdu, state_before, status, None).await;
+        }
+        let (rejected, soft_failed) = match status {
+            EventStatus::Rejected(reason) => (Some(reason), false),
+            EventStatus::SoftFailed => (None, true),
+            _ => (None, false),
+        };
+        let in_timeline = rejected.is_none() && !soft_failed;
+        let (nid, stream_ordering) = self
+            .write
+            .promote_outlier(
+                pdu.event_id().as_str(),
+                state_before,
+                in_timeline,
+                rejected,
+                soft_failed,
+            )
+            .await?;
+        if let Some(position) = stream_ordering {
+            self.stream.allocated(position);
+        }
+        let state_key = match pdu.state_key() {
+            Some(key) => Some(self.state_key(pdu.event_type(), key).await?),
+            None => None,
+        };
+        Ok(StoredRow {
+            nid,
+            stream_ordering,
+            depth: i64::try_from(pdu.depth()).map_err(|e| crate::Error::Internal(e.to_string()))?,
+            state_key,
+        })
     }
 
     async fn store_rejected(

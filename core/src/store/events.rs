@@ -508,34 +508,34 @@ impl Write {
     }
 
     /// Gives a stored outlier its place in the graph: the state before it,
-    /// and a stream position unless it is rejected or soft-failed. Returns
-    /// its number and position.
+    /// and a stream position when `in_timeline` (not when rejected or
+    /// soft-failed). Returns its number and position.
     pub async fn promote_outlier(
         &self,
-        event: &NewEventRow<'_>,
-    ) -> Result<Option<InsertedEvent>, StoreError> {
+        event_id: &str,
+        state_before: i64,
+        in_timeline: bool,
+        rejected: Option<&str>,
+        soft_failed: bool,
+    ) -> Result<(i64, Option<i64>), StoreError> {
         let row = self
             .client()
-            .cached_query_opt(
+            .cached_query_one(
                 "UPDATE events SET outlier = FALSE, state_before = $2,
                         stream_ordering = CASE WHEN $3 THEN nextval('event_stream') END,
                         rejected = $4, soft_failed = $5
                  WHERE event_id = $1 AND outlier
                  RETURNING event_nid, stream_ordering",
                 &[
-                    &event.event_id,
-                    &event.state_before,
-                    &event.in_timeline,
-                    &event.rejected,
-                    &event.soft_failed,
+                    &event_id,
+                    &state_before,
+                    &in_timeline,
+                    &rejected,
+                    &soft_failed,
                 ],
             )
             .await?;
-        Ok(row.map(|row| InsertedEvent {
-            event_nid: row.get(0),
-            stream_ordering: row.get(1),
-            destinations: Vec::new(),
-        }))
+        Ok((row.get(0), row.get(1)))
     }
 
     /// The number of an event of the room, if stored.
