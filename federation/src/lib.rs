@@ -7,6 +7,7 @@ mod auth;
 pub mod client;
 mod discovery;
 mod events;
+mod invite;
 mod keys;
 mod membership;
 mod queries;
@@ -77,6 +78,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
             endpoint(&format!("{V1}/query/directory")).route(web::get().to(queries::directory)),
         )
         .service(endpoint(&format!("{V1}/query/profile")).route(web::get().to(queries::profile)))
+        .service(
+            endpoint("/_matrix/federation/v2/invite/{roomId}/{eventId}")
+                .route(web::put().to(invite::invite)),
+        )
         // Joining, leaving and knocking
         .configure(|config| {
             for (membership, make, send) in [

@@ -241,6 +241,7 @@ impl MatrixError {
             R::Matrix { errcode, .. } => match errcode.as_str() {
                 "M_FORBIDDEN" => Some((StatusCode::FORBIDDEN, ErrorCode::Forbidden)),
                 "M_NOT_FOUND" => Some((StatusCode::NOT_FOUND, ErrorCode::NotFound)),
+                "M_INVITE_BLOCKED" => Some((StatusCode::FORBIDDEN, ErrorCode::InviteBlocked)),
                 "M_UNSUPPORTED_ROOM_VERSION" => {
                     Some((StatusCode::BAD_REQUEST, ErrorCode::UnsupportedRoomVersion))
                 }

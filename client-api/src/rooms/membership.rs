@@ -5,7 +5,7 @@ use hanse_core::accounts::Session;
 use hanse_core::rooms::MembershipChange;
 use hanse_core::Homeserver;
 use hanse_http::{query_values, Json, MatrixError, OptionalJson};
-use hanse_protocol::identifiers::{RoomAlias, ServerName};
+use hanse_protocol::identifiers::{RoomAlias, RoomId, ServerName};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -69,18 +69,18 @@ async fn change_own(
     })
 }
 
-/// POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join.
-pub async fn join(
-    homeserver: web::Data<Homeserver>,
-    Authenticated(session): Authenticated,
-    req: HttpRequest,
-    path: web::Path<String>,
-    OptionalJson(body): OptionalJson<ReasonBody>,
-) -> Result<HttpResponse, MatrixError> {
-    // `via` replaced `server_name` in v1.12; clients send either.
-    let mut via = query_values(&req, "via")?;
-    via.extend(query_values(&req, "server_name")?);
-    let mut via = via
+/// The room a join or knock names, and the servers to go through when
+/// this server is not in it: `via` (or `server_name`, which `via` replaced
+/// in v1.12; clients send either) and, for another server's alias, the
+/// servers its directory names.
+async fn room_and_via(
+    homeserver: &Homeserver,
+    req: &HttpRequest,
+    room: &str,
+) -> Result<(RoomId, Vec<ServerName>), MatrixError> {
+    let mut names = query_values(req, "via")?;
+    names.extend(query_values(req, "server_name")?);
+    let mut via = names
         .iter()
         .map(|name| {
             ServerName::parse(name).map_err(|e| {
@@ -90,14 +90,26 @@ pub async fn join(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let room_id = match RoomAlias::parse(path.as_str()) {
+    let room_id = match RoomAlias::parse(room) {
         Ok(alias) if alias.server_name() != &homeserver.identity.server_name => {
             let (room_id, servers) = homeserver.remote_alias_room(&alias).await?;
             via.extend(servers);
             room_id
         }
-        _ => homeserver.resolve_room(&path).await?,
+        _ => homeserver.resolve_room(room).await?,
     };
+    Ok((room_id, via))
+}
+
+/// POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join.
+pub async fn join(
+    homeserver: web::Data<Homeserver>,
+    Authenticated(session): Authenticated,
+    req: HttpRequest,
+    path: web::Path<String>,
+    OptionalJson(body): OptionalJson<ReasonBody>,
+) -> Result<HttpResponse, MatrixError> {
+    let (room_id, via) = room_and_via(&homeserver, &req, &path).await?;
     if homeserver.is_in_room(&room_id).await? {
         return change_own(
             &homeserver,
@@ -118,17 +130,25 @@ pub async fn join(
 pub async fn knock(
     homeserver: web::Data<Homeserver>,
     Authenticated(session): Authenticated,
+    req: HttpRequest,
     path: web::Path<String>,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<HttpResponse, MatrixError> {
-    change_own(
-        &homeserver,
-        &session,
-        &path,
-        MembershipChange::Knock,
-        body.reason,
-    )
-    .await
+    let (room_id, via) = room_and_via(&homeserver, &req, &path).await?;
+    if homeserver.is_in_room(&room_id).await? {
+        return change_own(
+            &homeserver,
+            &session,
+            room_id.as_str(),
+            MembershipChange::Knock,
+            body.reason,
+        )
+        .await;
+    }
+    homeserver
+        .knock_remote(&session, &room_id, &via, body.reason)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "room_id": room_id.as_str() })))
 }
 
 /// POST /rooms/{roomId}/leave.

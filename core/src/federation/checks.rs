@@ -83,7 +83,7 @@ impl Homeserver {
 
     /// Whether `server` signed `pdu` with a key of its that was valid
     /// when the event was sent (room versions 5+) or that is known at all.
-    async fn signed_by(
+    pub(crate) async fn signed_by(
         &self,
         pdu: &Pdu,
         version: &RoomVersion,

@@ -42,24 +42,15 @@ impl Homeserver {
     ) -> Result<()> {
         self.rate_limits
             .check(Action::Join, session.user_id.as_str())?;
-        let mut candidates: Vec<ServerName> = via.to_vec();
-        candidates.extend(room_id.server_name().cloned());
-        candidates.dedup();
-        candidates.retain(|server| server != &self.identity.server_name);
-        if candidates.is_empty() {
-            return Err(Error::NotFound(format!(
-                "{room_id} is not known here; name a server to join it through"
-            )));
+        let mut via = via.to_vec();
+        // An invite from elsewhere names the server to join through.
+        if let Some((_, invited)) = self
+            .out_of_band_membership(room_id, &session.user_id)
+            .await?
+        {
+            via.push(invited.through);
         }
-        let policy = &self.settings.federation.policy;
-        let excluded = policy.excluded(candidates.iter().map(ServerName::as_str));
-        candidates.retain(|server| policy.allows(server.as_str()));
-        if candidates.is_empty() {
-            return Err(Error::Forbidden(format!(
-                "this server's federation policy does not allow {}",
-                excluded.join(", ")
-            )));
-        }
+        let candidates = self.servers_to_go_through(room_id, &via)?;
         let mut last_error = None;
         for server in &candidates {
             match self
@@ -75,6 +66,37 @@ impl Homeserver {
             }
         }
         Err(last_error.expect("at least one server was tried"))
+    }
+
+    /// The servers to ask for a room this server is not in: `via`, then the
+    /// server named in the room ID, without this one and those the policy
+    /// excludes.
+    pub(super) fn servers_to_go_through(
+        &self,
+        room_id: &RoomId,
+        via: &[ServerName],
+    ) -> Result<Vec<ServerName>> {
+        let mut candidates: Vec<ServerName> = Vec::with_capacity(via.len() + 1);
+        for server in via.iter().chain(room_id.server_name()) {
+            if server != &self.identity.server_name && !candidates.contains(server) {
+                candidates.push(server.clone());
+            }
+        }
+        if candidates.is_empty() {
+            return Err(Error::NotFound(format!(
+                "{room_id} is not known here; name a server to go through"
+            )));
+        }
+        let policy = &self.settings.federation.policy;
+        let excluded = policy.excluded(candidates.iter().map(ServerName::as_str));
+        candidates.retain(|server| policy.allows(server.as_str()));
+        if candidates.is_empty() {
+            return Err(Error::Forbidden(format!(
+                "this server's federation policy does not allow {}",
+                excluded.join(", ")
+            )));
+        }
+        Ok(candidates)
     }
 
     async fn join_through(
@@ -157,7 +179,7 @@ impl Homeserver {
     /// make_{membership} on `server`, the template checked to be what was
     /// asked for, `content` put in, signed, and send_{membership}: the
     /// room's version, the signed event and the answer to send.
-    async fn handshake(
+    pub(super) async fn handshake(
         &self,
         server: &ServerName,
         room_id: &RoomId,
@@ -240,8 +262,13 @@ impl Homeserver {
         .map_err(|e| invalid(format!("the template cannot be signed: {e}")))?;
         let signed = Pdu::from_canonical(event, rules)
             .map_err(|e| invalid(format!("the template is not a valid event: {e}")))?;
+        // send_knock has only a first version.
+        let api = match membership {
+            RemoteMembership::Knock => "v1",
+            RemoteMembership::Join | RemoteMembership::Leave => "v2",
+        };
         let path = format!(
-            "/_matrix/federation/v2/send_{kind}/{}/{}",
+            "/_matrix/federation/{api}/send_{kind}/{}/{}",
             encode(room_id.as_str()),
             encode(signed.event_id().as_str())
         );

@@ -6,8 +6,10 @@
 pub mod acl;
 pub mod checks;
 pub mod edus;
+pub mod invite;
 pub mod join;
 pub mod keys;
+pub mod out_of_band;
 pub mod policy;
 pub mod queries;
 pub mod receive;

@@ -96,9 +96,18 @@ impl Homeserver {
         else {
             return Ok((None, Err("the event has no valid room_id".into())));
         };
+        // A room known here but left, or known only by an invite, takes
+        // no events: this server would have to catch up on it first.
         let room = match self.room(&room_id).await {
-            Ok(room) => room,
-            Err(Error::NotFound(_)) => {
+            Ok(room)
+                if self
+                    .store
+                    .server_in_room(room.nid, self.identity.server_name.as_str())
+                    .await? =>
+            {
+                room
+            }
+            Ok(_) | Err(Error::NotFound(_)) => {
                 return Ok((None, Err(format!("this server is not in {room_id}"))));
             }
             Err(error) => return Err(error),

@@ -105,7 +105,8 @@ impl Homeserver {
     /// PUT /v2/send_{join,leave,knock}/{roomId}/{eventId}: adds the signed
     /// member event to the room, and sends it on to the room's other
     /// servers. A join is answered with the state before it and its auth
-    /// chain, a knock with the room's stripped state, a leave with nothing.
+    /// chain, a knock with the room's stripped state (as whole events, which
+    /// the knocking server can check), a leave with nothing.
     pub async fn send_membership(
         &self,
         origin: &ServerName,
@@ -181,7 +182,7 @@ impl Homeserver {
                 }))
             }
             RemoteMembership::Knock => Ok(json!({
-                "knock_room_state": self.stripped_room_state(&room).await?,
+                "knock_room_state": self.stripped_state_pdus(&room).await?,
             })),
             RemoteMembership::Leave => Ok(json!({})),
         }

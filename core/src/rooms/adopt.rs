@@ -30,29 +30,46 @@ impl Homeserver {
     /// chain as outliers (each checked against its own auth events), the
     /// state before the join from them, and the join itself, which must be
     /// allowed by that state.
+    ///
+    /// A room known here already (one this server left, or one a local
+    /// user was invited to from elsewhere) keeps its events; its state and
+    /// head become those the join brought.
     pub(crate) async fn adopt_room(&self, joined: JoinedRoom) -> Result<Appended> {
-        if self.room(&joined.room_id).await.is_ok() {
-            return Err(Error::Forbidden(format!(
-                "this server knows {} already; joining it again through another server is not \
-                 supported yet",
-                joined.room_id
-            )));
-        }
-        let placeholder = RoomRef {
-            nid: 0,
-            room_id: joined.room_id.clone(),
-            version: joined.version,
+        let (mut batch, known_state) = match self.room(&joined.room_id).await {
+            Ok(room) if room.version != joined.version => {
+                return Err(Error::Forbidden(format!(
+                    "{} is of version {} here, but the server joined through says {}",
+                    joined.room_id,
+                    room.version.as_str(),
+                    joined.version.as_str()
+                )));
+            }
+            Ok(room) => {
+                let batch = Batch::open(self, room).await?;
+                let known_state = batch.head.state_root;
+                (batch, known_state)
+            }
+            Err(Error::NotFound(_)) => {
+                let placeholder = RoomRef {
+                    nid: 0,
+                    room_id: joined.room_id.clone(),
+                    version: joined.version,
+                };
+                let (mut batch, empty) = Batch::on_empty_room(self, placeholder).await?;
+                batch.room.nid = batch
+                    .write
+                    .insert_room(
+                        joined.room_id.as_str(),
+                        joined.version.as_str(),
+                        empty,
+                        now_ms(),
+                    )
+                    .await?;
+                (batch, empty)
+            }
+            Err(error) => return Err(error),
         };
-        let (mut batch, empty) = Batch::on_empty_room(self, placeholder).await?;
-        batch.room.nid = batch
-            .write
-            .insert_room(
-                joined.room_id.as_str(),
-                joined.version.as_str(),
-                empty,
-                now_ms(),
-            )
-            .await?;
+        let empty = batch.empty_root().await?;
 
         let mut events: BTreeMap<(u64, EventId), Pdu> = BTreeMap::new();
         for pdu in joined.auth_chain.iter().chain(&joined.state) {
@@ -116,7 +133,7 @@ impl Homeserver {
         };
         // Remembered first: the state's side effects read the join back.
         batch.remember(&row, join, state_before, EventStatus::Timeline);
-        batch.apply_changed_state(empty, state_after).await?;
+        batch.apply_changed_state(known_state, state_after).await?;
         batch.commit().await?;
         Ok(appended)
     }

@@ -260,7 +260,7 @@ impl<'a> Batch<'a> {
             nodes,
             events: HashMap::new(),
             event_ids: HashMap::new(),
-            empty: None,
+            empty: Some(empty_root),
             redacted: Vec::new(),
             _permit: permit,
             stream,
@@ -572,7 +572,7 @@ impl<'a> Batch<'a> {
                 state_before,
                 redacted_by: None,
                 rejected: matches!(status, EventStatus::Rejected(_)),
-                outlier: matches!(status, EventStatus::Outlier),
+                outlier: matches!(status, EventStatus::Outlier | EventStatus::OutOfBand),
             }),
         );
     }
@@ -619,8 +619,11 @@ impl<'a> Batch<'a> {
             json: &json,
             transaction,
             now_ms: now_ms(),
-            in_timeline: matches!(status, EventStatus::Built | EventStatus::Timeline),
-            outlier: matches!(status, EventStatus::Outlier),
+            in_timeline: matches!(
+                status,
+                EventStatus::Built | EventStatus::Timeline | EventStatus::OutOfBand
+            ),
+            outlier: matches!(status, EventStatus::Outlier | EventStatus::OutOfBand),
             rejected: match status {
                 EventStatus::Rejected(reason) => Some(reason),
                 _ => None,
@@ -746,6 +749,9 @@ pub(super) enum EventStatus<'a> {
     Timeline,
     /// Known for auth or state only; no place in the timeline.
     Outlier,
+    /// A local user's member event in a room this server is not in: an
+    /// outlier with a stream position, so the user hears of it.
+    OutOfBand,
     /// Failed the checks; kept, never used, with the reason.
     Rejected(&'a str),
     /// Allowed by the state before it, not by the room's current state:

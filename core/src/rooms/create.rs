@@ -60,12 +60,9 @@ impl Homeserver {
                 .ok_or_else(|| Error::UnsupportedRoomVersion(wanted.clone()))?,
         };
         for invitee in &request.invite {
-            if invitee.server_name() != &self.identity.server_name {
-                return Err(Error::Forbidden(format!(
-                    "cannot invite {invitee}: this server does not federate yet"
-                )));
+            if invitee.server_name() == &self.identity.server_name {
+                self.require_local_account(invitee).await?;
             }
-            self.require_local_account(invitee).await?;
         }
         // A user who blocks invites is left out; the room is still made.
         let mut welcome = Vec::with_capacity(request.invite.len());
@@ -212,16 +209,25 @@ impl Homeserver {
                 })),
             ));
         }
-        for invitee in &request.invite {
+        let invite_content = || {
             let mut content = object(json!({ "membership": "invite" }));
             if request.is_direct {
                 content.insert("is_direct".into(), CanonicalJsonValue::Bool(true));
             }
+            content
+        };
+        // Users of other servers are invited once the room exists: their
+        // servers must countersign each invite.
+        let (local_invitees, remote_invitees): (Vec<&UserId>, Vec<&UserId>) = request
+            .invite
+            .iter()
+            .partition(|invitee| invitee.server_name() == &self.identity.server_name);
+        for invitee in local_invitees {
             drafts.push(EventDraft::state(
                 "m.room.member",
                 invitee.as_str(),
                 creator,
-                content,
+                invite_content(),
             ));
         }
         for draft in drafts {
@@ -241,6 +247,10 @@ impl Homeserver {
         }
         batch.commit().await?;
         tracing::info!(room_id = %room.room_id, %creator, version = version.as_str(), "room created");
+        for invitee in remote_invitees {
+            self.invite_remote(creator, &room, invitee, invite_content())
+                .await?;
+        }
         Ok(room.room_id)
     }
 

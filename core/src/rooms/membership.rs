@@ -49,7 +49,7 @@ impl Homeserver {
         target: &UserId,
         change: MembershipChange,
         reason: Option<String>,
-    ) -> Result<hanse_protocol::identifiers::EventId> {
+    ) -> Result<()> {
         let limited = match change {
             MembershipChange::Join | MembershipChange::Knock => Some(Action::Join),
             MembershipChange::Invite => Some(Action::Invite),
@@ -59,16 +59,16 @@ impl Homeserver {
             self.rate_limits.check(action, session.user_id.as_str())?;
         }
         let room = self.room(room_id).await?;
+        if change == MembershipChange::Leave {
+            if let Some((room, member)) = self.out_of_band_membership(room_id, target).await? {
+                return self.leave_out_of_band(session, &room, member, reason).await;
+            }
+        }
         let root = self.current_root(&room).await?;
         let current = self.membership_at(root, target).await?;
-        if change == MembershipChange::Invite && target.server_name() != &self.identity.server_name
-        {
-            return Err(Error::Forbidden(format!(
-                "{target} is on another server; inviting users of other servers is not supported yet"
-            )));
-        }
+        let remote_target = target.server_name() != &self.identity.server_name;
         match change {
-            MembershipChange::Invite => {
+            MembershipChange::Invite if !remote_target => {
                 self.require_local_account(target).await?;
                 self.refuse_blocked_invite(target).await?;
             }
@@ -101,9 +101,14 @@ impl Homeserver {
                 );
             }
         }
+        if change == MembershipChange::Invite && remote_target {
+            return self
+                .invite_remote(&session.user_id, &room, target, content)
+                .await;
+        }
         let draft = EventDraft::state("m.room.member", target.as_str(), &session.user_id, content);
-        let appended = self.append_events(&room, vec![draft]).await?;
-        Ok(appended[0].event_id.clone())
+        self.append_events(&room, vec![draft]).await?;
+        Ok(())
     }
 
     /// The room an ID or alias names (POST /join/{roomIdOrAlias}, knock).

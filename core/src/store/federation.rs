@@ -63,9 +63,9 @@ impl Store {
             .await?
             .cached_query_one(
                 "SELECT EXISTS (
-                     SELECT 1 FROM memberships m JOIN state_keys k ON k.state_key_nid = m.user_nid
-                     WHERE m.room_nid = $1 AND m.membership = 'join'
-                       AND substr(k.state_key, strpos(k.state_key, ':') + 1) = $2)",
+                     SELECT 1 FROM room_servers s
+                     JOIN federation_destinations d ON d.destination_nid = s.destination_nid
+                     WHERE s.room_nid = $1 AND d.server_name = $2 AND s.joined > 0)",
                 &[&room_nid, &server],
             )
             .await?;

@@ -16,6 +16,7 @@ mod key_backup;
 mod keys;
 mod media;
 mod migrate;
+mod out_of_band;
 mod prepared;
 mod presence;
 mod pushers;
@@ -44,6 +45,7 @@ pub use key_backup::{BackedUpKey, BackupScope, BackupVersionRow, BackupWriteRefu
 pub use keys::{ClaimedKey, KeyConflict, NewKey};
 pub use media::{MediaContent, MediaRow, ThumbnailRow};
 pub use migrate::{migrate, MigrationError, SCHEMA_VERSION};
+pub use out_of_band::OutOfBandRow;
 pub use presence::PresenceRow;
 pub use pushers::PusherRow;
 pub use receipts::NewReceipt;

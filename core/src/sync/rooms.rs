@@ -10,7 +10,7 @@ use super::SyncToken;
 use crate::accounts::Session;
 use crate::filters::Filter;
 use crate::push::CountRequest;
-use crate::rooms::{token, Reader, RoomRef, StoredEvent, Walk, MAX_MESSAGES_LIMIT};
+use crate::rooms::{stripped, token, Reader, RoomRef, StoredEvent, Walk, MAX_MESSAGES_LIMIT};
 use crate::store::{Direction, MembershipRow};
 use crate::{Homeserver, Result};
 
@@ -27,16 +27,6 @@ pub(super) struct RoomSync<'a> {
 
 /// Timeline events when a filter names no limit.
 const DEFAULT_TIMELINE_LIMIT: u32 = 10;
-/// State a client is shown of a room it is invited to or knocks on.
-const STRIPPED_STATE: [&str; 7] = [
-    "m.room.create",
-    "m.room.join_rules",
-    "m.room.name",
-    "m.room.avatar",
-    "m.room.canonical_alias",
-    "m.room.encryption",
-    "m.room.topic",
-];
 /// Members named for a room without a name or alias.
 const HEROES: i64 = 5;
 
@@ -138,31 +128,25 @@ impl Homeserver {
     }
 
     /// The state shown with an invite or knock: the room's name and the
-    /// like, and the user's own membership event.
+    /// like, and the user's own membership event. In a room this server is not in, the room's state is what the
+    /// inviting or knocked-on server described.
     pub(super) async fn stripped_state(&self, row: &MembershipRow) -> Result<Vec<Value>> {
-        let room = self.room_of(row).await?;
-        let mut state = self.stripped_room_state(&room).await?;
+        let mut state: Vec<Value> = match self.store.out_of_band(row.event_nid).await? {
+            Some(out_of_band) => serde_json::from_str(&out_of_band.stripped_state)
+                .map_err(|e| crate::Error::Internal(format!("stored stripped state: {e}")))?,
+            None => {
+                let room = self.room_of(row).await?;
+                let events = self.stripped_state_events(&room).await?;
+                events.iter().map(|event| stripped(&event.pdu)).collect()
+            }
+        };
         state.extend(
             self.events(&[row.event_nid])
                 .await?
                 .iter()
-                .map(|e| stripped(e)),
+                .map(|event| stripped(&event.pdu)),
         );
         Ok(state)
-    }
-
-    /// The room's name, topic, avatar and the like, stripped to what a
-    /// user outside the room may see before joining.
-    pub(crate) async fn stripped_room_state(&self, room: &RoomRef) -> Result<Vec<Value>> {
-        let root = self.current_root(room).await?;
-        let pairs: Vec<(&str, &str)> = STRIPPED_STATE.iter().map(|t| (*t, "")).collect();
-        let events: Vec<Arc<StoredEvent>> = self
-            .state_at(root, &pairs)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        Ok(events.iter().map(|event| stripped(event)).collect())
     }
 
     /// The latest events of the room after the token up to `upto`.
@@ -307,15 +291,4 @@ impl Homeserver {
         }
         Ok(rendered)
     }
-}
-
-/// A state event as stripped state: type, state key, sender, content.
-fn stripped(event: &StoredEvent) -> Value {
-    let pdu = &event.pdu;
-    json!({
-        "type": pdu.event_type(),
-        "state_key": pdu.state_key().unwrap_or_default(),
-        "sender": pdu.sender().as_str(),
-        "content": pdu.content(),
-    })
 }
