@@ -14,6 +14,12 @@
 # redaction from each side, (i) power levels from the creator and a topic
 # from the other side, (j) a member event update, (f) a second user joining
 # on the server that is in the room already, (g) the remote member leaving.
+# Then invites and knocks across the servers: (k) a Hanse user invites a
+# Synapse user, who joins naming no server; (m) a Synapse user invites two
+# Hanse users with createRoom, one rejects while Hanse is not in the room
+# (through Synapse), and (l) the other joins; (n) a Hanse user knocks on a
+# Synapse room and retracts; (o) a Synapse user knocks on a Hanse room, is
+# invited and joins (knocks from room version 7 on).
 # All for the servers' default room version (12) and each of 3 to 11; Hanse
 # creates rooms of 10 to 12 only, so for 3 to 9 there is only Synapse's room.
 #

@@ -32,6 +32,8 @@ class Client:
         self.token = None
         self.user_id = None
         self.txn = 0
+        self.since = None  # the /sync position sync_rooms is at
+        self.rooms = {}  # section -> room ID -> what /sync last said of it
 
     def request(self, method, path, body=None, ok=(200,)):
         url = self.base + "/_matrix/client/v3" + path
@@ -107,6 +109,38 @@ class Client:
     def put_state(self, room_id, event_type, content, state_key=""):
         room, key = q(room_id), q(state_key)
         return self.request("PUT", f"/rooms/{room}/state/{event_type}/{key}", content)[1]
+
+    def create_private_room(self, name, version=None, join_rule=None, invite=()):
+        body = {"preset": "private_chat", "name": name, "invite": list(invite)}
+        if version:
+            body["room_version"] = version
+        if join_rule:
+            body["initial_state"] = [
+                {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": join_rule}}
+            ]
+        _, payload = self.request("POST", "/createRoom", body)
+        return payload["room_id"]
+
+    def sync_rooms(self, section):
+        """The rooms in one section (join, invite, knock, leave) as a client
+        following /sync sees them. Incremental, as clients sync: Synapse
+        answers a repeated initial /sync from a cache for two minutes."""
+        query = "timeout=0" + (f"&since={q(self.since)}" if self.since else "")
+        _, payload = self.request("GET", f"/sync?{query}")
+        self.since = payload["next_batch"]
+        for name, rooms in payload.get("rooms", {}).items():
+            for room_id, section_of_room in rooms.items():
+                for others in self.rooms.values():
+                    others.pop(room_id, None)
+                self.rooms.setdefault(name, {})[room_id] = section_of_room
+        return self.rooms.get(section, {})
+
+    def membership(self, room_id, user_id):
+        room, key = q(room_id), q(user_id)
+        status, payload = self.request(
+            "GET", f"/rooms/{room}/state/m.room.member/{key}", ok=(200, 404)
+        )
+        return payload.get("membership") if status == 200 else None
 
     def joined_members(self, room_id):
         _, payload = self.request(
@@ -353,6 +387,112 @@ def main():
                 members_agree(room, stayed, readers)
 
             step(f"(g) {label}: the user who joined remotely leaves, both agree", leave)
+
+        # Invites and knocks across the servers.
+        knocks = version is None or int(version) >= 7
+
+        def sees_invite(invitee, room):
+            # The invite shows in /sync with the room's name.
+            def shown():
+                invite = invitee.sync_rooms("invite").get(room)
+                if not invite:
+                    raise Failure(f"no invite for {room} in {invitee.label}'s /sync")
+                names = [
+                    e["content"].get("name")
+                    for e in invite["invite_state"]["events"]
+                    if e["type"] == "m.room.name"
+                ]
+                if not names:
+                    raise Failure(f"the invite shows no room name: {invite}")
+                return True
+
+            eventually(f"{invitee.label} sees the invite", shown)
+
+        def invited_and_joins(inviter, invitee, room):
+            # The invitee joins naming no server: the invite says where.
+            sees_invite(invitee, room)
+            invitee.request("POST", f"/join/{q(room)}", {})
+            members_agree(room, [inviter.user_id, invitee.user_id], (inviter, invitee))
+
+        if version in HANSE_CREATES:
+            expected += 1
+
+            def hanse_invites():
+                room = hanse.create_private_room(f"invite from Hanse, {kind}", version)
+                hanse.request("POST", f"/rooms/{q(room)}/invite", {"user_id": synapse.user_id})
+                invited_and_joins(hanse, synapse, room)
+
+            step(f"(k) alice (Hanse) invites bob (Synapse) to a private room, he joins ({kind})", hanse_invites)
+
+        expected += 2
+
+        def carol_rejects():
+            # Hanse is not in the room yet: the rejection goes through
+            # Synapse.
+            room = synapse.create_private_room(
+                f"invite from Synapse, {kind}", version, invite=[hanse.user_id, carol.user_id]
+            )
+            sees_invite(carol, room)
+            carol.request("POST", f"/rooms/{q(room)}/leave", {})
+            if room in carol.sync_rooms("invite"):
+                raise Failure("carol's invite is still shown")
+            eventually(
+                "Synapse shows the rejection",
+                lambda: synapse.membership(room, carol.user_id) == "leave",
+            )
+            return room
+
+        invited_room = step(
+            f"(m) bob (Synapse) invites alice and carol (Hanse) with createRoom; carol rejects, "
+            f"Synapse shows it ({kind})",
+            carol_rejects,
+        )
+        if invited_room:
+            step(
+                f"(l) alice (Hanse) joins the room she is invited to ({kind})",
+                lambda: invited_and_joins(synapse, hanse, invited_room),
+            )
+        else:
+            expected -= 1
+
+        if knocks:
+            expected += 1
+
+            def knock_on_synapse():
+                # Hanse is not in the room: the knock and its retraction go
+                # through Synapse.
+                room = synapse.create_private_room(f"knock on Synapse, {kind}", version, "knock")
+                query = urllib.parse.urlencode([("via", args.synapse_name)])
+                carol.request("POST", f"/knock/{q(room)}?{query}", {"reason": "interop"})
+                knock = carol.sync_rooms("knock").get(room)
+                if not knock:
+                    raise Failure(f"no knock for {room} in carol's /sync")
+                eventually(
+                    "Synapse shows the knock",
+                    lambda: synapse.membership(room, carol.user_id) == "knock",
+                )
+                carol.request("POST", f"/rooms/{q(room)}/leave", {})
+                eventually(
+                    "Synapse shows the retraction",
+                    lambda: synapse.membership(room, carol.user_id) == "leave",
+                )
+
+            step(f"(n) carol (Hanse) knocks on a Synapse room and retracts ({kind})", knock_on_synapse)
+
+            def knock_on_hanse():
+                room = hanse.create_private_room(f"knock on Hanse, {kind}", version or "12", "knock")
+                query = urllib.parse.urlencode([("via", args.hanse_name)])
+                dave.request("POST", f"/knock/{q(room)}?{query}", {"reason": "interop"})
+                eventually(
+                    "Hanse shows the knock",
+                    lambda: hanse.membership(room, dave.user_id) == "knock",
+                )
+                hanse.request("POST", f"/rooms/{q(room)}/invite", {"user_id": dave.user_id})
+                invited_and_joins(hanse, dave, room)
+
+            if version in HANSE_CREATES:
+                expected += 1
+                step(f"(o) dave (Synapse) knocks on a Hanse room, is invited and joins ({kind})", knock_on_hanse)
 
     failed = [label for label, ok in results if not ok]
     print()

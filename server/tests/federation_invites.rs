@@ -2,7 +2,8 @@
 //! to a room on A (with createRoom and with /invite) sees the invite with
 //! the room's name and joins without naming a server; an invite rejected
 //! on B reaches A; a knock through A shows on B with the room's name,
-//! becomes an invite and a join; a knock retracted on B reaches A.
+//! becomes an invite and a join; a knock retracted on B reaches A; an
+//! invite from a server that is gone can still be rejected.
 
 mod common;
 
@@ -66,13 +67,14 @@ async fn post(client: &Client, path: &str, body: Value) -> (u16, Value) {
 async fn invites_and_knocks_cross_servers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = TestCa::new(dir.path());
-    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
+    let mut a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
     let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
     let (alice, alice_id) = a.user("alice").await;
     let (bob, bob_id) = b.user("bob").await;
     let (carol, carol_id) = b.user("carol").await;
     let (erin, erin_id) = b.user("erin").await;
     let (dave, dave_id) = b.user("dave").await;
+    let (frank, frank_id) = b.user("frank").await;
 
     // createRoom inviting a user of B: a direct chat.
     let room = create_room(
@@ -238,4 +240,26 @@ async fn invites_and_knocks_cross_servers() {
         })
         .await;
     }
+
+    // An invite from a server that is gone can still be rejected: B
+    // records the rejection alone.
+    let lost = create_room(
+        &alice,
+        json!({ "preset": "private_chat", "invite": [frank_id] }),
+    )
+    .await;
+    eventually(PATIENCE, "frank's invite on B", || async {
+        stripped_state(&frank, "invite", &lost).await.is_some()
+    })
+    .await;
+    a.stop();
+    let (status, body) = post(
+        &frank,
+        &format!("{V3}/rooms/{}/leave", encode(&lost)),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}; B's log:\n{}", b.log());
+    let after = sync(&frank).await;
+    assert!(after["rooms"]["invite"][&lost].is_null(), "{after}");
 }

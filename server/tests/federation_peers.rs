@@ -532,3 +532,203 @@ async fn the_policy_keeps_excluded_servers_out() {
         .expect("joined");
     assert_eq!(joined["joined_rooms"], json!([room]));
 }
+
+/// The Matrix error `result` is, as (status, errcode).
+fn matrix_error(result: Result<Value, RemoteError>) -> (u16, String) {
+    match result {
+        Err(RemoteError::Matrix {
+            status, errcode, ..
+        }) => (status, errcode),
+        other => panic!("expected a Matrix error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn malformed_and_forged_invites_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(dir.path());
+    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
+    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
+    let (alice, alice_id) = a.user("alice").await;
+    let (bob, bob_id) = b.user("bob").await;
+    let room = create_room(&bob, json!({ "preset": "private_chat", "name": "On B" })).await;
+    let as_b = SpeakFor::new(&b, &ca);
+
+    // The room's create and name events as B serves them.
+    let state = state_ids(&bob, &encode(&room)).await;
+    let full_event = |event_type: &str| {
+        let id = state
+            .iter()
+            .find(|(t, _, _)| t == event_type)
+            .map(|(_, _, id)| id.clone())
+            .expect("in the state");
+        let as_b = &as_b;
+        let b = &b;
+        async move {
+            let answer = as_b
+                .request(
+                    b,
+                    RemoteRequest::get(format!("/_matrix/federation/v1/event/{}", encode(&id))),
+                )
+                .await
+                .expect("event from B");
+            answer["pdus"][0].clone()
+        }
+    };
+    let stripped_state = vec![
+        full_event("m.room.create").await,
+        full_event("m.room.name").await,
+    ];
+
+    let template = skeleton(
+        &bob,
+        &room,
+        &bob_id,
+        "m.room.member",
+        Some(&alice_id),
+        json!({ "membership": "invite" }),
+    )
+    .await;
+    let invite_of = |signer: &SpeakFor, target: &str, membership: &str| {
+        let mut event = template.clone();
+        event.insert(
+            "state_key".into(),
+            CanonicalJsonValue::String(target.to_owned()),
+        );
+        let content = json!({ "membership": membership });
+        event.insert(
+            "content".into(),
+            object_from_json(content)
+                .map(CanonicalJsonValue::Object)
+                .expect("content"),
+        );
+        signer.sign(event)
+    };
+    let put = |event: &CanonicalJsonObject, version: &str, invite_room_state: Vec<Value>| {
+        let path = format!(
+            "/_matrix/federation/v2/invite/{}/{}",
+            encode(&room),
+            encode(&event_id(event))
+        );
+        RemoteRequest::put(
+            path,
+            json!({
+                "room_version": version,
+                "event": json_of(event),
+                "invite_room_state": invite_room_state,
+            }),
+        )
+    };
+    let valid = invite_of(&as_b, &alice_id, "invite");
+
+    let mut refused = Vec::new();
+    // A room version this server does not join.
+    refused.push((
+        "room version 1",
+        put(&valid, "1", stripped_state.clone()),
+        (400, "M_INCOMPATIBLE_ROOM_VERSION"),
+    ));
+    // Not an invite, or not of a user of A.
+    let join = invite_of(&as_b, &alice_id, "join");
+    refused.push((
+        "a join",
+        put(&join, "12", stripped_state.clone()),
+        (400, "M_INVALID_PARAM"),
+    ));
+    let elsewhere = invite_of(&as_b, "@someone:elsewhere.example", "invite");
+    refused.push((
+        "a user of another server",
+        put(&elsewhere, "12", stripped_state.clone()),
+        (400, "M_INVALID_PARAM"),
+    ));
+    let nobody = format!("@nobody:{}", a.name);
+    let unknown = invite_of(&as_b, &nobody, "invite");
+    refused.push((
+        "an unknown user",
+        put(&unknown, "12", stripped_state.clone()),
+        (404, "M_NOT_FOUND"),
+    ));
+    // Signed with a key that is not B's.
+    let forger = SpeakFor::with_key(
+        &b,
+        &ca,
+        ServerSigningKey::from_seed(as_b.key.key_id().version(), [9; 32]).expect("key"),
+    );
+    let forged = invite_of(&forger, &alice_id, "invite");
+    refused.push((
+        "a forged signature",
+        put(&forged, "12", stripped_state.clone()),
+        (400, "M_INVALID_PARAM"),
+    ));
+    // The event ID in the path is another event's.
+    let mut mismatched = put(&valid, "12", stripped_state.clone());
+    mismatched.path = format!(
+        "/_matrix/federation/v2/invite/{}/{}",
+        encode(&room),
+        encode(&event_id(&join))
+    );
+    refused.push(("another event's ID", mismatched, (400, "M_INVALID_PARAM")));
+    // Room version 12 needs the create event among the stripped state.
+    refused.push((
+        "no create event",
+        put(&valid, "12", stripped_state[1..].to_vec()),
+        (400, "M_INVALID_PARAM"),
+    ));
+    // A body of the wrong shape.
+    let mut wrong_shape = put(&valid, "12", stripped_state.clone());
+    wrong_shape.body = Some(json!({ "room_version": 12, "event": "no" }));
+    refused.push((
+        "a body of the wrong shape",
+        wrong_shape,
+        (400, "M_BAD_JSON"),
+    ));
+
+    for (what, request, (status, errcode)) in refused {
+        assert_eq!(
+            matrix_error(as_b.request(&a, request).await),
+            (status, errcode.to_owned()),
+            "{what}"
+        );
+    }
+    let synced: Value = alice
+        .get(&format!("{V3}/sync?timeout=0"))
+        .await
+        .expect("sync");
+    assert!(
+        synced["rooms"]["invite"]
+            .as_object()
+            .is_none_or(|rooms| rooms.is_empty()),
+        "a refused invite reached alice: {synced}"
+    );
+
+    // The valid invite comes back countersigned by A, and shows on A;
+    // sent again, it is answered the same way.
+    for _ in 0..2 {
+        let answer = as_b
+            .request(&a, put(&valid, "12", stripped_state.clone()))
+            .await
+            .expect("a valid invite");
+        assert_eq!(
+            event_id(&object_from_json(answer["event"].clone()).expect("canonical")),
+            event_id(&valid)
+        );
+        assert!(
+            answer["event"]["signatures"][&a.name].is_object(),
+            "A signed: {answer}"
+        );
+    }
+    let synced: Value = alice
+        .get(&format!("{V3}/sync?timeout=0"))
+        .await
+        .expect("sync");
+    let shown = synced["rooms"]["invite"][&room]["invite_state"]["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("alice's invite: {synced}"))
+        .clone();
+    assert!(
+        shown
+            .iter()
+            .any(|event| event["type"] == "m.room.name" && event["content"]["name"] == "On B"),
+        "{shown:?}"
+    );
+}

@@ -2,7 +2,8 @@
 //! starts one of each (Synapse 1.163.2 from PyPI, cached in
 //! ~/.cache/hanse-interop) with TLS from a private CA, and drives both
 //! through their client APIs: joins both ways, messages, redactions, power
-//! levels, renames and leaves, and the same members on both sides. Here it
+//! levels, renames and leaves, the same members on both sides, and invites,
+//! rejections and knocks both ways. Here it
 //! runs on this build's `hanse` for the default room version (Synapse's,
 //! 12); the script alone covers versions 3 to 12.
 
