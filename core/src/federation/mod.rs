@@ -4,6 +4,7 @@
 //! sends them. Requests go out through [`crate::remote`].
 
 pub mod acl;
+pub mod backfill;
 pub mod checks;
 pub mod edus;
 pub mod invite;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::remote::RemoteRequest;
-use crate::rooms::{Receipt, RoomRef};
+use crate::rooms::{Arrival, Receipt, RoomRef};
 use crate::{Error, Homeserver, Result};
 
 /// The most PDUs and EDUs one transaction may carry.
@@ -152,7 +152,7 @@ impl Homeserver {
         let mut fetched_auth = false;
         let mut filled_gap = !fill_gaps;
         loop {
-            match self.receive_event(room, pdu.clone(), false).await? {
+            match self.receive_event(room, pdu.clone(), Arrival::Live).await? {
                 Receipt::Accepted
                 | Receipt::SoftFailed
                 | Receipt::AlreadyKnown
@@ -180,7 +180,7 @@ impl Homeserver {
 
     /// Fetches the auth chain of `event_id` from `origin` and stores what
     /// is new as outliers, oldest first.
-    async fn fetch_auth_chain(
+    pub(super) async fn fetch_auth_chain(
         &self,
         origin: &ServerName,
         room: &RoomRef,
@@ -200,7 +200,7 @@ impl Homeserver {
         };
         let chain = self.checked_events(room, answer.get("auth_chain")).await?;
         for pdu in chain {
-            let receipt = self.receive_event(room, pdu, true).await?;
+            let receipt = self.receive_event(room, pdu, Arrival::Outlier).await?;
             tracing::trace!(?receipt, "auth chain event");
         }
         Ok(())
@@ -247,7 +247,11 @@ impl Homeserver {
 
     /// The events of a list another server sent that pass steps 1–3, of
     /// this room only, oldest (lowest depth) first.
-    async fn checked_events(&self, room: &RoomRef, list: Option<&Value>) -> Result<Vec<Pdu>> {
+    pub(super) async fn checked_events(
+        &self,
+        room: &RoomRef,
+        list: Option<&Value>,
+    ) -> Result<Vec<Pdu>> {
         let mut checked = BTreeMap::new();
         for pdu in self.check_pdu_list(list, room.version.rules()).await? {
             if pdu.room_id() == &room.room_id {

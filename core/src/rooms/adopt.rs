@@ -9,7 +9,7 @@ use hanse_protocol::pdu::Pdu;
 use hanse_protocol::room_versions::RoomVersionId;
 
 use super::build::{Appended, Batch, EventStatus, RoomRef};
-use super::receive::Receipt;
+use super::receive::{Arrival, Receipt};
 use super::state_trie::{EventNid, StateKey};
 use crate::clock::now_ms;
 use crate::{Error, Homeserver, Result};
@@ -76,7 +76,7 @@ impl Homeserver {
             events.insert((pdu.depth(), pdu.event_id().clone()), pdu.clone());
         }
         for pdu in events.into_values() {
-            match batch.receive(pdu.clone(), true).await? {
+            match batch.receive(pdu.clone(), Arrival::Outlier).await? {
                 Receipt::Outlier | Receipt::AlreadyKnown => {}
                 other => tracing::info!(
                     event_id = %pdu.event_id(), receipt = ?other,

@@ -621,8 +621,15 @@ impl<'a> Batch<'a> {
             now_ms: now_ms(),
             in_timeline: matches!(
                 status,
-                EventStatus::Built | EventStatus::Timeline | EventStatus::OutOfBand
+                EventStatus::Built
+                    | EventStatus::Timeline
+                    | EventStatus::OutOfBand
+                    | EventStatus::Historical(_)
             ),
+            historical_position: match status {
+                EventStatus::Historical(position) => Some(position),
+                _ => None,
+            },
             outlier: matches!(status, EventStatus::Outlier | EventStatus::OutOfBand),
             rejected: match status {
                 EventStatus::Rejected(reason) => Some(reason),
@@ -636,7 +643,8 @@ impl<'a> Batch<'a> {
         let inserted = self.write.insert_event(&row).await?;
 
         let (nid, stream_ordering) = (inserted.event_nid, inserted.stream_ordering);
-        if let Some(position) = stream_ordering {
+        // Older history counts down below the stream, which never reaches it.
+        if let (Some(position), None) = (stream_ordering, row.historical_position) {
             self.stream.allocated(position);
         }
         self.destinations.extend(inserted.destinations);
@@ -754,6 +762,10 @@ pub(super) enum EventStatus<'a> {
     OutOfBand,
     /// Failed the checks; kept, never used, with the reason.
     Rejected(&'a str),
+    /// Older history from another server: in the timeline before the
+    /// room's earliest events, at the (negative) position given, not in its
+    /// current state.
+    Historical(i64),
     /// Allowed by the state before it, not by the room's current state:
     /// kept in the graph, shown to no one.
     SoftFailed,

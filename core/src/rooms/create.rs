@@ -59,9 +59,15 @@ impl Homeserver {
                 .filter(|version| CREATABLE.contains(version))
                 .ok_or_else(|| Error::UnsupportedRoomVersion(wanted.clone()))?,
         };
+        let policy = &self.settings.federation.policy;
         for invitee in &request.invite {
-            if invitee.server_name() == &self.identity.server_name {
+            let server = invitee.server_name();
+            if server == &self.identity.server_name {
                 self.require_local_account(invitee).await?;
+            } else if !policy.allows(server.as_str()) {
+                return Err(Error::Forbidden(format!(
+                    "cannot invite {invitee}: this server's federation policy does not allow {server}"
+                )));
             }
         }
         // A user who blocks invites is left out; the room is still made.

@@ -43,7 +43,7 @@ pub use directory::{PublicRooms, PublicRoomsQuery};
 pub use events::StoredEvent;
 pub use membership::MembershipChange;
 pub(crate) use out_of_band::{OutOfBand, OutOfBandMembership};
-pub use receive::Receipt;
+pub use receive::{Arrival, Receipt};
 pub use relations::{Relations, RelationsQuery};
 pub use search::{ContextQuery, SearchQuery};
 pub(crate) use stripped::stripped;

@@ -23,6 +23,26 @@ use super::power_levels;
 use super::state_trie::{EventNid, NodeNid, StateKey};
 use crate::Result;
 
+/// How a received event enters the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrival {
+    /// Sent or fetched for the live room: every check, and it moves the
+    /// room's head.
+    Live,
+    /// An auth event fetched for another: step 4 only, stored as an
+    /// outlier.
+    Outlier,
+    /// Older history, fetched with /backfill: checked against the state
+    /// before it (from its prev events, or `state` when given: the state
+    /// before it as the server it came from says) and stored at `position`
+    /// (negative: before the room's earliest events), never moving the
+    /// head or failing softly.
+    Historical {
+        state: Option<Vec<EventId>>,
+        position: i64,
+    },
+}
+
 /// What became of a received event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Receipt {
@@ -61,10 +81,9 @@ impl Batch<'_> {
         Ok(found)
     }
 
-    /// Runs steps 4 to 6 on `pdu` and stores it: as an outlier when
-    /// `outlier` (an auth event fetched for another; only step 4 applies),
-    /// otherwise in the room's graph.
-    pub async fn receive(&mut self, pdu: Pdu, outlier: bool) -> Result<Receipt> {
+    /// Runs steps 4 to 6 on `pdu` as its `arrival` asks and stores it.
+    pub async fn receive(&mut self, pdu: Pdu, arrival: Arrival) -> Result<Receipt> {
+        let outlier = arrival == Arrival::Outlier;
         // An outlier received again as part of the graph (it was fetched
         // for auth first, then turns up as a prev event or in /send) goes
         // through the checks and takes its place; anything else known is
@@ -100,6 +119,18 @@ impl Batch<'_> {
 
         // Step 5: the state before the event, from its prev events. Only
         // the create event may have none.
+        let is_create = pdu.event_type() == "m.room.create" && pdu.state_key() == Some("");
+        if let (true, Arrival::Historical { position, .. }) = (is_create, &arrival) {
+            // The beginning of the room's history: nothing before it.
+            let allowed = self.authorize_at(&pdu, empty).await?;
+            let status = match &allowed {
+                Ok(()) => EventStatus::Historical(*position),
+                Err(reason) => EventStatus::Rejected(reason),
+            };
+            let stored = self.place(&pdu, empty, status, known_outlier).await?;
+            self.remember(&stored, pdu, empty, status);
+            return Ok(allowed.map_or_else(Receipt::Rejected, |()| Receipt::Accepted));
+        }
         if pdu.prev_events().is_empty() {
             if known_outlier {
                 // The create event, known for auth already: it has no
@@ -109,25 +140,22 @@ impl Batch<'_> {
             let reason = "the event has no prev events";
             return self.store_rejected(&pdu, empty, reason).await;
         }
-        let prevs = self.events_by_id(pdu.prev_events()).await?;
-        // Outliers are known without the state before them.
-        let with_state: Vec<&Arc<StoredEvent>> =
-            prevs.iter().filter(|prev| !prev.outlier).collect();
-        if with_state.len() < pdu.prev_events().len() {
-            let known: HashSet<&EventId> = with_state.iter().map(|e| e.pdu.event_id()).collect();
-            let missing = pdu
-                .prev_events()
-                .iter()
-                .filter(|id| !known.contains(id))
-                .cloned()
-                .collect();
-            return Ok(Receipt::MissingPrevEvents(missing));
-        }
-        let mut roots = Vec::with_capacity(with_state.len());
-        for prev in &with_state {
-            roots.push(self.state_after(prev).await?);
-        }
-        let state_before = self.resolve_roots(&roots).await?;
+        let given_state = match &arrival {
+            Arrival::Historical {
+                state: Some(state), ..
+            } => Some(state.as_slice()),
+            _ => None,
+        };
+        let state_before = match given_state {
+            Some(state) => match self.state_of(state).await? {
+                Ok(root) => root,
+                Err(missing) => return Ok(Receipt::MissingAuthEvents(missing)),
+            },
+            None => match self.state_after_prevs(&pdu).await? {
+                Ok(root) => root,
+                Err(missing) => return Ok(Receipt::MissingPrevEvents(missing)),
+            },
+        };
         if let Err(reason) = self.authorize_at(&pdu, state_before).await? {
             let status = EventStatus::Rejected(&reason);
             tracing::info!(event_id = %pdu.event_id(), %reason, "rejecting an event");
@@ -136,6 +164,19 @@ impl Batch<'_> {
                 .await?;
             self.remember(&stored, pdu.clone(), state_before, status);
             return Ok(Receipt::Rejected(reason));
+        }
+
+        if let Arrival::Historical { position, .. } = arrival {
+            let status = EventStatus::Historical(position);
+            let stored = self
+                .place(&pdu, state_before, status, known_outlier)
+                .await?;
+            self.remember(&stored, pdu.clone(), state_before, status);
+            if pdu.event_type() == "m.room.redaction" {
+                self.apply_received_redaction(&pdu, stored.nid, state_before)
+                    .await?;
+            }
+            return Ok(Receipt::Accepted);
         }
 
         // Step 6: soft failure, against the room's current state.
@@ -179,6 +220,60 @@ impl Batch<'_> {
         self.nodes.local.insert(nid, Arc::new(empty));
         self.empty = Some(nid);
         Ok(nid)
+    }
+
+    /// Step 5's state before `pdu`: the resolution of the states after its
+    /// prev events, or the prev events this server lacks (or knows only as
+    /// outliers, without the state before them).
+    async fn state_after_prevs(
+        &mut self,
+        pdu: &Pdu,
+    ) -> Result<std::result::Result<NodeNid, Vec<EventId>>> {
+        let prevs = self.events_by_id(pdu.prev_events()).await?;
+        let with_state: Vec<&Arc<StoredEvent>> =
+            prevs.iter().filter(|prev| !prev.outlier).collect();
+        if with_state.len() < pdu.prev_events().len() {
+            let known: HashSet<&EventId> = with_state.iter().map(|e| e.pdu.event_id()).collect();
+            let missing = pdu
+                .prev_events()
+                .iter()
+                .filter(|id| !known.contains(id))
+                .cloned()
+                .collect();
+            return Ok(Err(missing));
+        }
+        let mut roots = Vec::with_capacity(with_state.len());
+        for prev in &with_state {
+            roots.push(self.state_after(prev).await?);
+        }
+        Ok(Ok(self.resolve_roots(&roots).await?))
+    }
+
+    /// The state made of the events `ids` (rejected ones left out), or the
+    /// events of it this server does not have.
+    async fn state_of(
+        &mut self,
+        ids: &[EventId],
+    ) -> Result<std::result::Result<NodeNid, Vec<EventId>>> {
+        let events = self.events_by_id(ids).await?;
+        if events.len() < ids.len() {
+            let known: HashSet<&EventId> = events.iter().map(|e| e.pdu.event_id()).collect();
+            let missing = ids
+                .iter()
+                .filter(|id| !known.contains(id))
+                .cloned()
+                .collect();
+            return Ok(Err(missing));
+        }
+        let mut changes: BTreeMap<StateKey, Option<EventNid>> = BTreeMap::new();
+        for event in events.iter().filter(|event| !event.rejected) {
+            if let Some(state_key) = event.pdu.state_key() {
+                let key = self.state_key(event.pdu.event_type(), state_key).await?;
+                changes.insert(key, Some(event.nid));
+            }
+        }
+        let empty = self.empty_root().await?;
+        Ok(Ok(self.write_state_changes(empty, &changes).await?))
     }
 
     /// The room state after `event`: its state before, plus the event
@@ -395,17 +490,21 @@ impl Batch<'_> {
             _ => (None, false),
         };
         let in_timeline = rejected.is_none() && !soft_failed;
+        let historical_position = match status {
+            EventStatus::Historical(position) => Some(position),
+            _ => None,
+        };
         let (nid, stream_ordering) = self
             .write
             .promote_outlier(
                 pdu.event_id().as_str(),
                 state_before,
-                in_timeline,
+                (in_timeline, historical_position),
                 rejected,
                 soft_failed,
             )
             .await?;
-        if let Some(position) = stream_ordering {
+        if let (Some(position), None) = (stream_ordering, historical_position) {
             self.stream.allocated(position);
         }
         let state_key = match pdu.state_key() {

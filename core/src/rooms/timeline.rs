@@ -74,14 +74,14 @@ pub const MAX_MESSAGES_LIMIT: usize = 1000;
 /// a long stretch of invisible events cannot make one request unbounded.
 const MAX_EXAMINED: usize = 5_000;
 
-/// Pagination tokens are positions in the event stream: `s<position>`.
-/// A /sync token (`s<position>_<other streams>`) works too.
+/// Pagination tokens are positions in the event stream: `s<position>`,
+/// negative in older history fetched from other servers. A /sync token
+/// (`s<position>_<other streams>`) works too.
 pub(crate) fn parse_token(token: &str) -> Result<i64> {
     token
         .strip_prefix('s')
         .and_then(|rest| rest.split('_').next())
         .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
         .ok_or_else(|| Error::InvalidParam(format!("{token:?} is not a pagination token")))
 }
 
@@ -137,7 +137,7 @@ impl Homeserver {
             Some(from) if query.backward => parse_token(from)?.min(persisted + 1),
             Some(from) => parse_token(from)?,
             None if query.backward => persisted + 1,
-            None => 0,
+            None => i64::MIN,
         };
         let to = query.to.as_deref().map(parse_token).transpose()?;
         let to = match direction {
@@ -145,7 +145,7 @@ impl Homeserver {
             Direction::Backward => to,
         };
         let limit = query.limit.clamp(1, MAX_MESSAGES_LIMIT);
-        let page = self
+        let mut page = self
             .timeline_page(
                 &room,
                 &reader,
@@ -158,6 +158,37 @@ impl Homeserver {
                 &query.filter,
             )
             .await?;
+        // At the start of what this server has: older history may be on
+        // the room's other servers.
+        if query.backward && page.exhausted && to.is_none() && page.events.len() < limit {
+            let added = match self.backfill(&room).await {
+                Ok(added) => added,
+                Err(error) => {
+                    tracing::warn!(room_id = %room.room_id, %error, "backfill failed");
+                    0
+                }
+            };
+            if added > 0 {
+                let more = self
+                    .timeline_page(
+                        &room,
+                        &reader,
+                        Walk {
+                            from: page.position,
+                            to,
+                            direction,
+                        },
+                        limit - page.events.len(),
+                        &query.filter,
+                    )
+                    .await?;
+                page.events.extend(more.events);
+                // The next page asks again: the other servers may have
+                // more still.
+                page.position = more.position;
+                page.exhausted = false;
+            }
+        }
         let chunk = page.events;
         let state = match chunk.first() {
             Some(first) if query.filter.lazy_load_members => {

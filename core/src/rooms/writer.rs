@@ -16,7 +16,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use hanse_protocol::pdu::Pdu;
 
 use super::build::{Appended, Batch, EventDraft, JobError, RoomRef};
-use super::receive::Receipt;
+use super::receive::{Arrival, Receipt};
 use crate::{Error, Homeserver, Result};
 
 /// Work for a room's writer, and who waits for it.
@@ -30,7 +30,7 @@ enum Job {
     /// `rooms::receive`).
     Received {
         pdu: Pdu,
-        outlier: bool,
+        arrival: Arrival,
         reply: oneshot::Sender<Result<Receipt>>,
     },
 }
@@ -87,19 +87,19 @@ impl Homeserver {
     }
 
     /// Runs the room-dependent checks on a received event and stores it
-    /// (as an outlier if `outlier`), in turn with the room's other writes.
+    /// as its `arrival` asks, in turn with the room's other writes.
     pub(crate) async fn receive_event(
         &self,
         room: &RoomRef,
         pdu: Pdu,
-        outlier: bool,
+        arrival: Arrival,
     ) -> Result<Receipt> {
         let (reply, answer) = oneshot::channel();
         self.queue(
             room,
             Job::Received {
                 pdu,
-                outlier,
+                arrival,
                 reply,
             },
         );
@@ -172,9 +172,9 @@ impl Homeserver {
                 },
                 Job::Received {
                     pdu,
-                    outlier,
+                    arrival,
                     reply,
-                } => match batch.receive(pdu, outlier).await {
+                } => match batch.receive(pdu, arrival).await {
                     Ok(receipt) => Ok(Answer::Received(reply, receipt)),
                     Err(error) => Err((AnyReply::Received(reply), error)),
                 },

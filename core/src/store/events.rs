@@ -39,6 +39,9 @@ pub struct NewEventRow<'a> {
     pub now_ms: i64,
     /// Whether the event takes a stream position (is in the timeline).
     pub in_timeline: bool,
+    /// Older history: the timeline position it was given (negative, below
+    /// every other), instead of the next one.
+    pub historical_position: Option<i64>,
     pub outlier: bool,
     /// Why the event was rejected, if it was.
     pub rejected: Option<&'a str>,
@@ -97,6 +100,20 @@ pub enum Direction {
 }
 
 impl Store {
+    /// `count` timeline positions for older history, below every position
+    /// handed out so far, lowest first.
+    pub async fn historical_positions(&self, count: i64) -> Result<Vec<i64>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .cached_query(
+                "SELECT nextval('backfill_stream') FROM generate_series(1::bigint, $1::bigint) ORDER BY 1",
+                &[&count],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     /// The events `nids` (those that exist), in no particular order.
     pub async fn events_by_nid(&self, nids: &[i64]) -> Result<Vec<EventRow>, StoreError> {
         let rows = self
@@ -175,6 +192,22 @@ impl Store {
             .cached_query(sql, &[&room_nid, &from, &to, &limit])
             .await?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// The room's earliest event in its graph and timeline: where older
+    /// history, if the room has any, would be fetched from.
+    pub async fn earliest_timeline_event(&self, room_nid: i64) -> Result<Option<i64>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .cached_query_opt(
+                "SELECT event_nid FROM events
+                 WHERE room_nid = $1 AND stream_ordering IS NOT NULL AND NOT outlier
+                 ORDER BY stream_ordering ASC LIMIT 1",
+                &[&room_nid],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
     }
 
     /// Up to `limit` event numbers from several rooms, in walking order
@@ -447,7 +480,9 @@ impl Write {
                                          rel_type, json, stream_ordering, outlier, rejected,
                                          soft_failed)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                             CASE WHEN $16 THEN nextval('event_stream') END, $17, $18, $19)
+                             CASE WHEN NOT $16 THEN NULL
+                                  ELSE COALESCE($21, nextval('event_stream')) END,
+                             $17, $18, $19)
                      RETURNING event_nid, stream_ordering
                  ), sent AS (
                      INSERT INTO event_transactions (user_id, device_id, txn_id, event_nid,
@@ -485,6 +520,7 @@ impl Write {
                     &event.rejected,
                     &event.soft_failed,
                     &event.queue_except,
+                    &event.historical_position,
                 ],
             )
             .await?;
@@ -509,12 +545,13 @@ impl Write {
 
     /// Gives a stored outlier its place in the graph: the state before it,
     /// and a stream position when `in_timeline` (not when rejected or
-    /// soft-failed). Returns its number and position.
+    /// soft-failed): `historical_position` for older history, else the
+    /// next one. Returns its number and position.
     pub async fn promote_outlier(
         &self,
         event_id: &str,
         state_before: i64,
-        in_timeline: bool,
+        (in_timeline, historical_position): (bool, Option<i64>),
         rejected: Option<&str>,
         soft_failed: bool,
     ) -> Result<(i64, Option<i64>), StoreError> {
@@ -522,7 +559,8 @@ impl Write {
             .client()
             .cached_query_one(
                 "UPDATE events SET outlier = FALSE, state_before = $2,
-                        stream_ordering = CASE WHEN $3 THEN nextval('event_stream') END,
+                        stream_ordering = CASE WHEN NOT $3 THEN NULL
+                                               ELSE COALESCE($6, nextval('event_stream')) END,
                         rejected = $4, soft_failed = $5
                  WHERE event_id = $1 AND outlier
                  RETURNING event_nid, stream_ordering",
@@ -532,6 +570,7 @@ impl Write {
                     &in_timeline,
                     &rejected,
                     &soft_failed,
+                    &historical_position,
                 ],
             )
             .await?;

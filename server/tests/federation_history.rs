@@ -1,0 +1,93 @@
+//! History from before a join through another server: B's user pages back
+//! through /messages past the join, and B fetches the older events from A
+//! with /backfill, batch by batch, down to the room's create event.
+
+mod common;
+
+use common::federation::{join_via, FederatedServer, TestCa};
+use common::{create_room, send_text};
+use hanse_protocol::path_segment::encode;
+use hanse_sdk::Client;
+use serde_json::{json, Value};
+
+const V3: &str = "/_matrix/client/v3";
+
+/// Every event of the room `client` reaches by paging back from now, oldest
+/// first, and how many pages that took.
+async fn page_back(client: &Client, room: &str) -> (Vec<Value>, usize) {
+    let mut events = Vec::new();
+    let mut from: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut path = format!("{V3}/rooms/{room}/messages?dir=b&limit=30");
+        if let Some(from) = &from {
+            path.push_str(&format!("&from={}", encode(from)));
+        }
+        let page: Value = client.get(&path).await.expect("messages");
+        pages += 1;
+        events.extend(page["chunk"].as_array().expect("chunk").iter().cloned());
+        match page["end"].as_str() {
+            Some(end) => from = Some(end.to_owned()),
+            None => break,
+        }
+        assert!(pages < 100, "paging back does not end");
+    }
+    events.reverse();
+    (events, pages)
+}
+
+#[tokio::test]
+async fn history_before_a_remote_join_is_backfilled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(dir.path());
+    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
+    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
+    let (alice, _) = a.user("alice").await;
+    let (bob, bob_id) = b.user("bob").await;
+
+    let room = create_room(
+        &alice,
+        json!({ "preset": "public_chat", "name": "Long story" }),
+    )
+    .await;
+    let path_room = encode(&room);
+    // More than one /backfill batch (50 events).
+    let told: Vec<String> = (0..120).map(|i| format!("chapter {i}")).collect();
+    for (i, text) in told.iter().enumerate() {
+        send_text(&alice, &path_room, &format!("t{i}"), text).await;
+    }
+    let (status, body) = join_via(&bob, &path_room, &encode(&a.name)).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (events, pages) = page_back(&bob, &path_room).await;
+    let read: Vec<&str> = events
+        .iter()
+        .filter(|event| event["type"] == "m.room.message")
+        .filter_map(|event| event["content"]["body"].as_str())
+        .collect();
+    assert_eq!(read, told, "B's log:\n{}", b.log());
+    assert_eq!(
+        events[0]["type"], "m.room.create",
+        "the history starts at the creation"
+    );
+    let last = events.last().expect("events");
+    assert_eq!(
+        (last["type"].as_str(), last["state_key"].as_str()),
+        (Some("m.room.member"), Some(bob_id.as_str())),
+        "the history ends with bob's join"
+    );
+    // As on A: the same events in the same order.
+    let (on_a, _) = page_back(&alice, &path_room).await;
+    let ids = |events: &[Value]| -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|event| event["event_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(ids(&events), ids(&on_a));
+    assert!(pages > 4, "{pages} pages of 30 for {} events", events.len());
+
+    // Paging back again gives the same history, stored here now.
+    let (again, _) = page_back(&bob, &path_room).await;
+    assert_eq!(ids(&again), ids(&events));
+}
