@@ -1,10 +1,13 @@
-//! History from before a join through another server: B's user pages back
-//! through /messages past the join, and B fetches the older events from A
-//! with /backfill, batch by batch, down to the room's create event.
+//! History a server lacks: B's user pages back through /messages past a
+//! join through A, and B fetches the older events from A with /backfill,
+//! batch by batch, down to the room's create event; and a gap too long for
+//! /get_missing_events is bridged with the state before the event (/state).
 
 mod common;
 
-use common::federation::{join_via, FederatedServer, TestCa};
+use std::time::Duration;
+
+use common::federation::{bodies, eventually, join_via, state_ids, FederatedServer, TestCa};
 use common::{create_room, send_text};
 use hanse_protocol::path_segment::encode;
 use hanse_sdk::Client;
@@ -90,4 +93,61 @@ async fn history_before_a_remote_join_is_backfilled() {
     // Paging back again gives the same history, stored here now.
     let (again, _) = page_back(&bob, &path_room).await;
     assert_eq!(ids(&again), ids(&events));
+}
+
+#[tokio::test]
+async fn a_gap_too_long_to_fill_is_bridged_with_the_state_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(dir.path());
+    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
+    let mut b = FederatedServer::prepare(&ca, dir.path(), "b", vec![]).await;
+    b.start_with_config("").await;
+    let (alice, _) = a.user("alice").await;
+    let (bob, _) = b.user("bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let path_room = encode(&room);
+    let (status, body) = join_via(&bob, &path_room, &encode(&a.name)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // B stops federating with A for a while: what bob says then never
+    // reaches A (B drops its queue for A), more than one
+    // /get_missing_events answer (50 events).
+    b.restart_with_config(&format!("[federation]\ndeny = [\"{}\"]\n", a.name))
+        .await;
+    let unheard: Vec<String> = (0..60).map(|i| format!("unheard {i}")).collect();
+    for (i, text) in unheard.iter().enumerate() {
+        send_text(&bob, &path_room, &format!("u{i}"), text).await;
+    }
+    b.restart_with_config("").await;
+    send_text(&bob, &path_room, "back", "back again").await;
+
+    let patience = Duration::from_secs(60);
+    eventually(patience, "bob's message after the gap on A", || async {
+        bodies(&alice, &path_room)
+            .await
+            .contains(&"back again".to_owned())
+    })
+    .await;
+    // The newest 50 of the gap came with /get_missing_events; the oldest of
+    // them was placed on the state before it, from B.
+    let seen = bodies(&alice, &path_room).await;
+    for text in &unheard[10..] {
+        assert!(
+            seen.contains(text),
+            "{text} missing on A: {seen:?}\nA's log:\n{}",
+            a.log()
+        );
+    }
+    assert_eq!(
+        state_ids(&alice, &path_room).await,
+        state_ids(&bob, &path_room).await
+    );
+    // And the room goes on.
+    send_text(&alice, &path_room, "a1", "welcome back").await;
+    eventually(patience, "alice's answer on B", || async {
+        bodies(&bob, &path_room)
+            .await
+            .contains(&"welcome back".to_owned())
+    })
+    .await;
 }

@@ -135,7 +135,7 @@ impl Homeserver {
     /// The state before `event_id` as `origin` says (GET /state), its events
     /// and their auth chain stored here as outliers; the state's event IDs,
     /// or `None` when `origin` cannot say.
-    async fn fetch_state_before(
+    pub(super) async fn fetch_state_before(
         &self,
         origin: &ServerName,
         room: &RoomRef,

@@ -141,7 +141,9 @@ impl Homeserver {
 
     /// Adds `pdu` (steps 1–3 passed) to the room, fetching from `origin`
     /// what it depends on; gaps are filled only when `fill_gaps`, so the
-    /// events fetched for a gap do not start gap-filling of their own.
+    /// events fetched for a gap do not start gap-filling of their own. A
+    /// gap /get_missing_events cannot close is bridged with the state
+    /// before the event, from `origin` (/state).
     pub(crate) async fn take_in(
         &self,
         origin: &ServerName,
@@ -151,8 +153,14 @@ impl Homeserver {
     ) -> Result<std::result::Result<(), String>> {
         let mut fetched_auth = false;
         let mut filled_gap = !fill_gaps;
+        // The state before the event from `origin`, once filling the gap
+        // before it did not connect it to the graph.
+        let mut state = None;
         loop {
-            match self.receive_event(room, pdu.clone(), Arrival::Live).await? {
+            let arrival = Arrival::Live {
+                state: state.clone(),
+            };
+            match self.receive_event(room, pdu.clone(), arrival).await? {
                 Receipt::Accepted
                 | Receipt::SoftFailed
                 | Receipt::AlreadyKnown
@@ -167,6 +175,21 @@ impl Homeserver {
                     filled_gap = true;
                     tracing::debug!(event_id = %pdu.event_id(), ?missing, "filling a gap");
                     self.fill_gap(origin, room, &pdu).await?;
+                }
+                Receipt::MissingPrevEvents(missing) if filled_gap && state.is_none() => {
+                    tracing::debug!(event_id = %pdu.event_id(), ?missing, "asking for the state before the event");
+                    match self
+                        .fetch_state_before(origin, room, pdu.event_id())
+                        .await?
+                    {
+                        Some(ids) => state = Some(ids),
+                        None => {
+                            return Ok(Err(format!(
+                            "prev events {missing:?} could not be fetched, nor the state before \
+                                 the event"
+                        )))
+                        }
+                    }
                 }
                 Receipt::MissingAuthEvents(missing) => {
                     return Ok(Err(format!("auth events {missing:?} could not be fetched")))

@@ -27,8 +27,10 @@ use crate::Result;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arrival {
     /// Sent or fetched for the live room: every check, and it moves the
-    /// room's head.
-    Live,
+    /// room's head. The state before it comes from its prev events, or is
+    /// `state` when given: the state before it as the server it came from
+    /// says, when the graph between here and there could not be filled.
+    Live { state: Option<Vec<EventId>> },
     /// An auth event fetched for another: step 4 only, stored as an
     /// outlier.
     Outlier,
@@ -141,7 +143,8 @@ impl Batch<'_> {
             return self.store_rejected(&pdu, empty, reason).await;
         }
         let given_state = match &arrival {
-            Arrival::Historical {
+            Arrival::Live { state: Some(state) }
+            | Arrival::Historical {
                 state: Some(state), ..
             } => Some(state.as_slice()),
             _ => None,

@@ -143,6 +143,14 @@ impl FederatedServer {
         self.process.take().expect("running").stop();
     }
 
+    /// Stops a server started with [`FederatedServer::start_with_config`]
+    /// and starts it again with `toml` as its configuration file.
+    pub async fn restart_with_config(&mut self, toml: &str) {
+        self.stop();
+        fs::write(self.data_dir.with_extension("toml"), toml).expect("write config");
+        self.run().await;
+    }
+
     /// Starts it again on the same name, ports, database and data.
     pub async fn restart(&mut self) {
         assert!(self.process.is_none(), "stop it first");
