@@ -8,6 +8,7 @@ use hanse_protocol::canonical_json::{object_from_json, CanonicalJsonValue};
 use hanse_protocol::identifiers::{EventId, RoomId, ServerName};
 use hanse_protocol::path_segment::encode;
 use hanse_protocol::pdu::Pdu;
+use futures_util::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -64,15 +65,42 @@ impl Homeserver {
                 .map_err(|e| Error::Internal(format!("stored transaction answer: {e}")));
         }
         let mut results = serde_json::Map::new();
-        for value in transaction.pdus {
-            let (event_id, outcome) = self.receive_pdu_json(origin, value).await?;
+        let mut record = |event_id: &EventId, outcome: std::result::Result<(), String>| {
             let result = match outcome {
                 Ok(()) => json!({}),
                 Err(reason) => json!({ "error": reason }),
             };
-            if let Some(event_id) = event_id {
-                results.insert(event_id.as_str().to_owned(), result);
+            results.insert(event_id.as_str().to_owned(), result);
+        };
+        // Steps 1–3 for every PDU first. Then the room writers get all of
+        // them at once, so a room's events of the transaction share one
+        // commit; only those that lack something (auth events, a gap) go
+        // through take_in one by one afterwards, in order.
+        let mut checked = Vec::with_capacity(transaction.pdus.len());
+        for value in transaction.pdus {
+            match self.check_received_pdu(origin, value).await? {
+                (_, Ok((room, pdu))) => checked.push((room, pdu)),
+                (Some(event_id), Err(reason)) => record(&event_id, Err(reason)),
+                (None, Err(_)) => {}
             }
+        }
+        let receipts = join_all(checked.iter().map(|(room, pdu)| {
+            self.receive_event(room, pdu.clone(), Arrival::Live { state: None })
+        }))
+        .await;
+        for ((room, pdu), receipt) in checked.into_iter().zip(receipts) {
+            let event_id = pdu.event_id().clone();
+            let outcome = match receipt? {
+                Receipt::Accepted
+                | Receipt::SoftFailed
+                | Receipt::AlreadyKnown
+                | Receipt::Outlier => Ok(()),
+                Receipt::Rejected(reason) => Err(reason),
+                Receipt::MissingAuthEvents(_) | Receipt::MissingPrevEvents(_) => {
+                    self.take_in(origin, &room, pdu, true).await?
+                }
+            };
+            record(&event_id, outcome);
         }
         self.receive_edus(origin, &transaction.edus).await?;
         let answer = json!({ "pdus": results });
@@ -82,13 +110,13 @@ impl Homeserver {
         Ok(answer)
     }
 
-    /// One PDU of a transaction: its event ID (when it has one) and
-    /// whether it was taken in or why not.
-    async fn receive_pdu_json(
+    /// Steps 1–3 for one PDU of a transaction, and its room: the event to
+    /// take in, or why not (with its event ID, when it has one).
+    async fn check_received_pdu(
         &self,
         origin: &ServerName,
         value: Value,
-    ) -> Result<(Option<EventId>, std::result::Result<(), String>)> {
+    ) -> Result<(Option<EventId>, std::result::Result<(RoomRef, Pdu), String>)> {
         let Some(room_id) = value
             .get("room_id")
             .and_then(Value::as_str)
@@ -134,9 +162,7 @@ impl Homeserver {
                 return Ok((None, Err(dropped.to_string())));
             }
         };
-        let event_id = pdu.event_id().clone();
-        let outcome = self.take_in(origin, &room, pdu, true).await?;
-        Ok((Some(event_id), outcome))
+        Ok((Some(pdu.event_id().clone()), Ok((room, pdu))))
     }
 
     /// Adds `pdu` (steps 1–3 passed) to the room, fetching from `origin`
