@@ -112,12 +112,15 @@ impl Homeserver {
         if let Some(reason) = reason {
             content.insert("reason".into(), CanonicalJsonValue::String(reason));
         }
+        let started = std::time::Instant::now();
         let (version, join, answer) = self
             .handshake(server, room_id, user, RemoteMembership::Join, content)
             .await?;
+        let answered = started.elapsed();
         let rules = version.rules();
         let state = self.check_pdu_list(answer.get("state"), rules).await?;
         let auth_chain = self.check_pdu_list(answer.get("auth_chain"), rules).await?;
+        let checked = started.elapsed();
         // A restricted join comes back signed by the resident server too.
         let join = match answer.get("event").cloned().map(object_from_json) {
             Some(Ok(object)) => match self.check_pdu(object, rules).await? {
@@ -164,6 +167,7 @@ impl Homeserver {
                 excluded.join(", ")
             )));
         }
+        let (state_events, chain_events) = (state.len(), auth_chain.len());
         self.adopt_room(JoinedRoom {
             version,
             room_id: room_id.clone(),
@@ -172,7 +176,13 @@ impl Homeserver {
             join,
         })
         .await?;
-        tracing::info!(%room_id, %server, "joined a room through another server");
+        tracing::info!(
+            %room_id, %server, state_events, chain_events,
+            handshake_ms = answered.as_millis(),
+            checks_ms = (checked - answered).as_millis(),
+            stored_ms = (started.elapsed() - checked).as_millis(),
+            "joined a room through another server"
+        );
         Ok(())
     }
 

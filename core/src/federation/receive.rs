@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::future::join_all;
 use hanse_protocol::canonical_json::{object_from_json, CanonicalJsonValue};
 use hanse_protocol::identifiers::{EventId, RoomId, ServerName};
 use hanse_protocol::path_segment::encode;
 use hanse_protocol::pdu::Pdu;
-use futures_util::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -71,6 +71,10 @@ impl Homeserver {
         };
         let empty = batch.empty_root().await?;
 
+        let brought = joined.auth_chain.iter().chain(&joined.state);
+        batch
+            .intern_names(brought.chain(std::iter::once(&joined.join)))
+            .await?;
         let mut events: BTreeMap<(u64, EventId), Pdu> = BTreeMap::new();
         for pdu in joined.auth_chain.iter().chain(&joined.state) {
             events.insert((pdu.depth(), pdu.event_id().clone()), pdu.clone());

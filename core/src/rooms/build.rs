@@ -3,7 +3,7 @@
 //! state, within a [`Batch`] (one transaction for everything a room writer
 //! drained from its queue).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use hanse_protocol::auth::{self, auth_types_for_event};
@@ -125,6 +125,9 @@ pub(crate) struct Batch<'a> {
     /// The empty state's node, once this batch has needed it (every
     /// outlier is stored with it).
     pub(super) empty: Option<NodeNid>,
+    /// Whether this batch creates the room: then none of its events is
+    /// stored outside the batch, and looking for them can skip the table.
+    pub(super) new_room: bool,
     /// Events whose content this batch removed: cached copies must go.
     redacted: Vec<EventNid>,
     /// This batch's turn among the writers (see `Writers::permit`).
@@ -195,6 +198,7 @@ impl<'a> Batch<'a> {
             events: HashMap::new(),
             event_ids: HashMap::new(),
             empty: None,
+            new_room: false,
             redacted: Vec::new(),
             _permit: permit,
             stream,
@@ -261,6 +265,7 @@ impl<'a> Batch<'a> {
             events: HashMap::new(),
             event_ids: HashMap::new(),
             empty: Some(empty_root),
+            new_room: true,
             redacted: Vec::new(),
             _permit: permit,
             stream,
@@ -706,6 +711,71 @@ impl<'a> Batch<'a> {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// What received member events that entered the room's current state
+    /// change beside it, all at once: the members' rows in `memberships`,
+    /// and the count of each server's joined members.
+    pub(super) async fn apply_member_changes(
+        &mut self,
+        members: &[(Arc<StoredEvent>, StateKey)],
+    ) -> Result<()> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let changes: Vec<(i64, String, i64)> = members
+            .iter()
+            .map(|(event, key)| {
+                let membership = event
+                    .pdu
+                    .content()
+                    .get("membership")
+                    .and_then(CanonicalJsonValue::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                (key.state_key_nid, membership, event.nid)
+            })
+            .collect();
+        let before = self.write.set_memberships(self.room.nid, &changes).await?;
+        let mut joined: BTreeMap<&str, i32> = BTreeMap::new();
+        for (((event, _), (_, after, _)), before) in members.iter().zip(&changes).zip(&before) {
+            let delta = i32::from(after == "join") - i32::from(before.as_deref() == Some("join"));
+            if delta != 0 {
+                let server = event
+                    .pdu
+                    .state_key()
+                    .and_then(|user| user.split_once(':'))
+                    .map(|(_, server)| server)
+                    .ok_or_else(|| Error::Internal("a member event without a user".into()))?;
+                *joined.entry(server).or_default() += delta;
+            }
+        }
+        for (server, delta) in joined {
+            let destination = self.homeserver.destination_nid(server).await?;
+            self.write
+                .count_room_server(self.room.nid, destination, delta)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Interns the types, senders and state keys of `pdus` at once, so
+    /// storing them one by one finds every number cached.
+    pub(super) async fn intern_names<'p>(
+        &self,
+        pdus: impl Iterator<Item = &'p Pdu> + Clone,
+    ) -> Result<()> {
+        let store = &self.homeserver.store;
+        let interner = &self.homeserver.rooms.interner;
+        let types: HashSet<&str> = pdus.clone().map(Pdu::event_type).collect();
+        let names: HashSet<&str> = pdus
+            .flat_map(|pdu| std::iter::once(pdu.sender().as_str()).chain(pdu.state_key()))
+            .collect();
+        let types: Vec<&str> = types.into_iter().collect();
+        let names: Vec<&str> = names.into_iter().collect();
+        interner.types(store, &types, true).await?;
+        interner.keys(store, &names, true).await?;
         Ok(())
     }
 

@@ -90,7 +90,15 @@ impl Batch<'_> {
         // for auth first, then turns up as a prev event or in /send) goes
         // through the checks and takes its place; anything else known is
         // done with.
-        let known_outlier = match self.write.event_standing(pdu.event_id().as_str()).await? {
+        let standing = if self.new_room {
+            self.event_ids
+                .get(pdu.event_id())
+                .and_then(|nid| self.events.get(nid))
+                .map(|event| event.outlier)
+        } else {
+            self.write.event_standing(pdu.event_id().as_str()).await?
+        };
+        let known_outlier = match standing {
             Some(is_outlier) if outlier || !is_outlier => return Ok(Receipt::AlreadyKnown),
             Some(_) => true,
             None => false,
@@ -574,11 +582,18 @@ impl Batch<'_> {
         let changed = self.nodes.changed(&self.homeserver.store, new, old).await?;
         let nids: Vec<EventNid> = changed.iter().map(|(_, nid)| *nid).collect();
         let events = self.events_by_nid(&nids).await?;
+        // Member events, most of a room's state, are written together: a
+        // join through another server brings thousands.
+        let mut members = Vec::new();
         for ((key, nid), event) in changed.into_iter().zip(events) {
-            let pdu = event.pdu.clone();
-            self.apply_state_effects(&pdu, nid, key, false).await?;
+            if event.pdu.event_type() == "m.room.member" {
+                members.push((event, key));
+            } else {
+                let pdu = event.pdu.clone();
+                self.apply_state_effects(&pdu, nid, key, false).await?;
+            }
         }
-        Ok(())
+        self.apply_member_changes(&members).await
     }
 }
 

@@ -397,6 +397,42 @@ impl Write {
         Ok(())
     }
 
+    /// Records the new memberships of several users in the room at once
+    /// (`(user, membership, event)`); returns each one's membership before,
+    /// in the same order.
+    pub async fn set_memberships(
+        &self,
+        room_nid: i64,
+        changes: &[(i64, String, i64)],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let users: Vec<i64> = changes.iter().map(|(user, _, _)| *user).collect();
+        let memberships: Vec<&str> = changes.iter().map(|(_, m, _)| m.as_str()).collect();
+        let events: Vec<i64> = changes.iter().map(|(_, _, event)| *event).collect();
+        let rows = self
+            .client()
+            .cached_query(
+                "WITH new AS (
+                     SELECT * FROM unnest($2::bigint[], $3::text[], $4::bigint[])
+                         WITH ORDINALITY AS n(user_nid, membership, event_nid, position)
+                 ), before AS (
+                     SELECT m.user_nid, m.membership FROM memberships m
+                     JOIN new ON new.user_nid = m.user_nid WHERE m.room_nid = $1
+                 ), upsert AS (
+                     INSERT INTO memberships (room_nid, user_nid, membership, event_nid)
+                     SELECT $1, user_nid, membership, event_nid FROM new
+                     ON CONFLICT (room_nid, user_nid) DO UPDATE
+                     SET membership = EXCLUDED.membership, event_nid = EXCLUDED.event_nid,
+                         forgotten = FALSE
+                 )
+                 SELECT before.membership FROM new
+                 LEFT JOIN before ON before.user_nid = new.user_nid
+                 ORDER BY new.position",
+                &[&room_nid, &users, &memberships, &events],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     /// Records the user's new membership in the room; returns the one before.
     pub async fn set_membership(
         &self,
