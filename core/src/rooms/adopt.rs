@@ -79,6 +79,7 @@ impl Homeserver {
         for pdu in joined.auth_chain.iter().chain(&joined.state) {
             events.insert((pdu.depth(), pdu.event_id().clone()), pdu.clone());
         }
+        batch.defer_outliers();
         for pdu in events.into_values() {
             match batch.receive(pdu.clone(), Arrival::Outlier).await? {
                 Receipt::Outlier | Receipt::AlreadyKnown => {}
@@ -89,6 +90,7 @@ impl Homeserver {
             }
         }
 
+        batch.flush_outliers().await?;
         let ids: Vec<EventId> = joined
             .state
             .iter()

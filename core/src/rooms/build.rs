@@ -22,7 +22,7 @@ use super::power_levels;
 use super::state::Layered;
 use super::state_trie::{EventNid, Node, NodeNid, StateKey};
 use crate::clock::now_ms;
-use crate::store::{NewEventRow, RoomHeadRow, Write};
+use crate::store::{NewEventRow, NewOutlierRow, RoomHeadRow, Write};
 use crate::streams::{StreamTicket, Topic};
 use crate::{Error, Homeserver, Result};
 
@@ -128,6 +128,9 @@ pub(crate) struct Batch<'a> {
     /// Whether this batch creates the room: then none of its events is
     /// stored outside the batch, and looking for them can skip the table.
     pub(super) new_room: bool,
+    /// Outliers are held back and inserted together (a join through
+    /// another server stores thousands): see [`Batch::defer_outliers`].
+    deferred: Option<DeferredOutliers>,
     /// Events whose content this batch removed: cached copies must go.
     redacted: Vec<EventNid>,
     /// This batch's turn among the writers (see `Writers::permit`).
@@ -164,6 +167,17 @@ fn fatal(error: crate::store::StoreError) -> JobError {
     JobError::Fatal(error.into())
 }
 
+/// Outliers waiting to be inserted together, and event numbers allocated
+/// for them.
+#[derive(Debug, Default)]
+struct DeferredOutliers {
+    rows: Vec<NewOutlierRow>,
+    spare_nids: Vec<i64>,
+}
+
+/// How many event numbers deferred outliers take from the sequence at once.
+const NID_BLOCK: i64 = 512;
+
 /// A built, signed event that passed authorization, before it is stored.
 struct Built {
     pdu: Pdu,
@@ -199,6 +213,7 @@ impl<'a> Batch<'a> {
             event_ids: HashMap::new(),
             empty: None,
             new_room: false,
+            deferred: None,
             redacted: Vec::new(),
             _permit: permit,
             stream,
@@ -266,6 +281,7 @@ impl<'a> Batch<'a> {
             event_ids: HashMap::new(),
             empty: Some(empty_root),
             new_room: true,
+            deferred: None,
             redacted: Vec::new(),
             _permit: permit,
             stream,
@@ -319,9 +335,28 @@ impl<'a> Batch<'a> {
         Ok(appended)
     }
 
+    /// From now on outliers are held back and inserted together, at the
+    /// latest before any other event row or at commit; each gets its
+    /// number at once, so the batch works with it as if stored.
+    pub(super) fn defer_outliers(&mut self) {
+        self.deferred.get_or_insert_with(DeferredOutliers::default);
+    }
+
+    /// Inserts the outliers held back so far.
+    pub(super) async fn flush_outliers(&mut self) -> Result<()> {
+        if let Some(deferred) = &mut self.deferred {
+            if !deferred.rows.is_empty() {
+                let rows = std::mem::take(&mut deferred.rows);
+                self.write.insert_outliers(self.room.nid, &rows).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Stores the new head and commits; then the batch's nodes and events
     /// become visible to everyone.
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        self.flush_outliers().await?;
         let head = RoomHeadRow {
             state_root: self.head.state_root,
             forward_extremities: self.head.extremities.iter().map(|(nid, _)| *nid).collect(),
@@ -609,6 +644,42 @@ impl<'a> Batch<'a> {
         };
         let json = object_to_canonical_string(pdu.as_object());
         let depth = i64::try_from(pdu.depth()).map_err(internal)?;
+        let state_key = state_key_nid.map(|state_key_nid| StateKey {
+            type_nid,
+            state_key_nid,
+        });
+        if let (Some(deferred), EventStatus::Outlier) = (&mut self.deferred, status) {
+            if deferred.spare_nids.is_empty() {
+                let mut nids = self.write.allocate_event_nids(NID_BLOCK).await?;
+                nids.reverse();
+                deferred.spare_nids = nids;
+            }
+            let nid = deferred
+                .spare_nids
+                .pop()
+                .ok_or_else(|| Error::Internal("no event number allocated".into()))?;
+            deferred.rows.push(NewOutlierRow {
+                event_nid: nid,
+                event_id: pdu.event_id().as_str().to_owned(),
+                type_nid,
+                state_key_nid,
+                sender_nid,
+                depth,
+                origin_server_ts: pdu.origin_server_ts(),
+                state_before,
+                relates_to_nid,
+                rel_type: rel_type.map(str::to_owned),
+                json,
+            });
+            return Ok(StoredRow {
+                nid,
+                stream_ordering: None,
+                depth,
+                state_key,
+            });
+        }
+        // Other rows may refer to held-back outliers.
+        self.flush_outliers().await?;
         let local_destination = self.homeserver.local_destination().await?;
         let row = NewEventRow {
             event_id: pdu.event_id().as_str(),
@@ -657,10 +728,7 @@ impl<'a> Batch<'a> {
             nid,
             stream_ordering,
             depth,
-            state_key: state_key_nid.map(|state_key_nid| StateKey {
-                type_nid,
-                state_key_nid,
-            }),
+            state_key,
         })
     }
 

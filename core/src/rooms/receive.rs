@@ -90,13 +90,16 @@ impl Batch<'_> {
         // for auth first, then turns up as a prev event or in /send) goes
         // through the checks and takes its place; anything else known is
         // done with.
-        let standing = if self.new_room {
-            self.event_ids
-                .get(pdu.event_id())
-                .and_then(|nid| self.events.get(nid))
-                .map(|event| event.outlier)
-        } else {
-            self.write.event_standing(pdu.event_id().as_str()).await?
+        // Events of this batch first: they may not be in the table yet.
+        let in_batch = self
+            .event_ids
+            .get(pdu.event_id())
+            .and_then(|nid| self.events.get(nid))
+            .map(|event| event.outlier);
+        let standing = match in_batch {
+            Some(outlier) => Some(outlier),
+            None if self.new_room => None,
+            None => self.write.event_standing(pdu.event_id().as_str()).await?,
         };
         let known_outlier = match standing {
             Some(is_outlier) if outlier || !is_outlier => return Ok(Receipt::AlreadyKnown),
@@ -495,6 +498,7 @@ impl Batch<'_> {
         if !known_outlier {
             return self.store_event(pdu, state_before, status, None).await;
         }
+        self.flush_outliers().await?;
         let (rejected, soft_failed) = match status {
             EventStatus::Rejected(reason) => (Some(reason), false),
             EventStatus::SoftFailed => (None, true),

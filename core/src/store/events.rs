@@ -20,6 +20,23 @@ pub struct EventRow {
     pub outlier: bool,
 }
 
+/// An outlier to insert with others at once (see
+/// [`Write::insert_outliers`]): its number is allocated beforehand.
+#[derive(Debug, Clone)]
+pub struct NewOutlierRow {
+    pub event_nid: i64,
+    pub event_id: String,
+    pub type_nid: i32,
+    pub state_key_nid: Option<i64>,
+    pub sender_nid: i64,
+    pub depth: i64,
+    pub origin_server_ts: i64,
+    pub state_before: i64,
+    pub relates_to_nid: Option<i64>,
+    pub rel_type: Option<String>,
+    pub json: String,
+}
+
 /// What inserting an event stores.
 #[derive(Debug, Clone)]
 pub struct NewEventRow<'a> {
@@ -541,6 +558,67 @@ impl Write {
             )
             .await?;
         Ok(row.map(|row| row.get(0)))
+    }
+
+    /// `count` event numbers for rows inserted later with them.
+    pub async fn allocate_event_nids(&self, count: i64) -> Result<Vec<i64>, StoreError> {
+        let rows = self
+            .client()
+            .cached_query(
+                "SELECT nextval(pg_get_serial_sequence('events', 'event_nid'))
+                 FROM generate_series(1::bigint, $1::bigint)",
+                &[&count],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Inserts outliers of the room, numbered already, in one statement.
+    pub async fn insert_outliers(
+        &self,
+        room_nid: i64,
+        rows: &[NewOutlierRow],
+    ) -> Result<(), StoreError> {
+        let column = |f: fn(&NewOutlierRow) -> i64| -> Vec<i64> { rows.iter().map(f).collect() };
+        let nids = column(|r| r.event_nid);
+        let ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
+        let types: Vec<i32> = rows.iter().map(|r| r.type_nid).collect();
+        let state_keys: Vec<Option<i64>> = rows.iter().map(|r| r.state_key_nid).collect();
+        let senders = column(|r| r.sender_nid);
+        let depths = column(|r| r.depth);
+        let timestamps = column(|r| r.origin_server_ts);
+        let states = column(|r| r.state_before);
+        let relates: Vec<Option<i64>> = rows.iter().map(|r| r.relates_to_nid).collect();
+        let rel_types: Vec<Option<&str>> = rows.iter().map(|r| r.rel_type.as_deref()).collect();
+        let jsons: Vec<&str> = rows.iter().map(|r| r.json.as_str()).collect();
+        self.client()
+            .cached_execute(
+                "INSERT INTO events (event_nid, event_id, room_nid, type_nid, state_key_nid,
+                                     sender_nid, depth, origin_server_ts, state_before,
+                                     relates_to_nid, rel_type, json, stream_ordering, outlier)
+                 OVERRIDING SYSTEM VALUE
+                 SELECT n, i, $1, t, k, s, d, ts, sb, r, rt, j, NULL, TRUE
+                 FROM unnest($2::bigint[], $3::text[], $4::int[], $5::bigint[], $6::bigint[],
+                             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
+                             $11::text[], $12::text[])
+                      AS u(n, i, t, k, s, d, ts, sb, r, rt, j)",
+                &[
+                    &room_nid,
+                    &nids,
+                    &ids,
+                    &types,
+                    &state_keys,
+                    &senders,
+                    &depths,
+                    &timestamps,
+                    &states,
+                    &relates,
+                    &rel_types,
+                    &jsons,
+                ],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Gives a stored outlier its place in the graph: the state before it,

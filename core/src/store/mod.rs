@@ -39,7 +39,9 @@ pub use cross_signing::{CrossSigningKeyRow, KeySignature};
 pub use database::{create_database, DatabaseError};
 pub use dehydrated_devices::{DehydrationRefused, NewDehydratedDevice};
 pub use devices::DeviceRow;
-pub use events::{Direction, EventRow, InsertedEvent, NewEventRow, ThreadSummaryRow};
+pub use events::{
+    Direction, EventRow, InsertedEvent, NewEventRow, NewOutlierRow, ThreadSummaryRow,
+};
 pub use federation_sender::{Dropped, LeasedDestination, PendingTransaction};
 pub use key_backup::{BackedUpKey, BackupScope, BackupVersionRow, BackupWriteRefused};
 pub use keys::{ClaimedKey, KeyConflict, NewKey};
