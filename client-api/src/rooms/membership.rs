@@ -109,21 +109,15 @@ pub async fn join(
     path: web::Path<String>,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<HttpResponse, MatrixError> {
-    let (room_id, via) = room_and_via(&homeserver, &req, &path).await?;
-    if homeserver.is_in_room(&room_id).await? {
-        return change_own(
-            &homeserver,
-            &session,
-            room_id.as_str(),
-            MembershipChange::Join,
-            body.reason,
-        )
-        .await;
-    }
-    homeserver
-        .join_remote(&session, &room_id, &via, body.reason)
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({ "room_id": room_id.as_str() })))
+    join_or_knock(
+        &homeserver,
+        &session,
+        &req,
+        &path,
+        MembershipChange::Join,
+        body.reason,
+    )
+    .await
 }
 
 /// POST /knock/{roomIdOrAlias}.
@@ -134,20 +128,40 @@ pub async fn knock(
     path: web::Path<String>,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<HttpResponse, MatrixError> {
-    let (room_id, via) = room_and_via(&homeserver, &req, &path).await?;
+    join_or_knock(
+        &homeserver,
+        &session,
+        &req,
+        &path,
+        MembershipChange::Knock,
+        body.reason,
+    )
+    .await
+}
+
+/// A join or knock: made here when this server is in the room, otherwise
+/// through another server.
+async fn join_or_knock(
+    homeserver: &Homeserver,
+    session: &Session,
+    req: &HttpRequest,
+    room: &str,
+    change: MembershipChange,
+    reason: Option<String>,
+) -> Result<HttpResponse, MatrixError> {
+    let (room_id, via) = room_and_via(homeserver, req, room).await?;
     if homeserver.is_in_room(&room_id).await? {
-        return change_own(
-            &homeserver,
-            &session,
-            room_id.as_str(),
-            MembershipChange::Knock,
-            body.reason,
-        )
-        .await;
+        return change_own(homeserver, session, room_id.as_str(), change, reason).await;
     }
-    homeserver
-        .knock_remote(&session, &room_id, &via, body.reason)
-        .await?;
+    if change == MembershipChange::Knock {
+        homeserver
+            .knock_remote(session, &room_id, &via, reason)
+            .await?;
+    } else {
+        homeserver
+            .join_remote(session, &room_id, &via, reason)
+            .await?;
+    }
     Ok(HttpResponse::Ok().json(json!({ "room_id": room_id.as_str() })))
 }
 

@@ -5,7 +5,6 @@
 //! and countersigns it.
 
 use hanse_protocol::canonical_json::{object_from_json, CanonicalJsonObject, CanonicalJsonValue};
-use hanse_protocol::event_signing::sign_event;
 use hanse_protocol::hashes::check_content_hash;
 use hanse_protocol::identifiers::{EventId, RoomId, ServerName, UserId};
 use hanse_protocol::path_segment::encode;
@@ -48,14 +47,9 @@ impl Homeserver {
                 "{sender} may not invite {target}: {reason}"
             )));
         }
-        let identity = &self.identity;
-        sign_event(
-            &mut event,
-            &identity.signing_key,
-            identity.server_name.as_str(),
-            rules,
-        )
-        .map_err(|e| Error::Internal(format!("signing an invite: {e}")))?;
+        self.identity
+            .sign_event(&mut event, rules)
+            .map_err(|e| Error::Internal(format!("signing an invite: {e}")))?;
         let invite =
             Pdu::from_canonical(event, rules).map_err(|e| Error::Internal(e.to_string()))?;
         let server = target.server_name();
@@ -178,14 +172,9 @@ impl Homeserver {
             .await?;
 
         let mut countersigned = invite.as_object().clone();
-        let identity = &self.identity;
-        sign_event(
-            &mut countersigned,
-            &identity.signing_key,
-            identity.server_name.as_str(),
-            rules,
-        )
-        .map_err(|e| Error::InvalidParam(format!("the invite cannot be signed: {e}")))?;
+        self.identity
+            .sign_event(&mut countersigned, rules)
+            .map_err(|e| Error::InvalidParam(format!("the invite cannot be signed: {e}")))?;
         let countersigned = Pdu::from_canonical(countersigned, rules)
             .map_err(|e| Error::Internal(format!("a countersigned invite: {e}")))?;
         let known = self.event_by_id(event_id.as_str()).await?.is_some();

@@ -2,7 +2,6 @@
 //! template, sign it, send_join, and store the room that comes back.
 
 use hanse_protocol::canonical_json::{object_from_json, CanonicalJsonObject, CanonicalJsonValue};
-use hanse_protocol::event_signing::sign_event;
 use hanse_protocol::identifiers::{RoomId, ServerName, UserId};
 use hanse_protocol::path_segment::encode;
 use hanse_protocol::pdu::Pdu;
@@ -262,14 +261,9 @@ impl Homeserver {
         );
         event.remove("signatures");
         event.remove("hashes");
-        let identity = &self.identity;
-        sign_event(
-            &mut event,
-            &identity.signing_key,
-            identity.server_name.as_str(),
-            rules,
-        )
-        .map_err(|e| invalid(format!("the template cannot be signed: {e}")))?;
+        self.identity
+            .sign_event(&mut event, rules)
+            .map_err(|e| invalid(format!("the template cannot be signed: {e}")))?;
         let signed = Pdu::from_canonical(event, rules)
             .map_err(|e| invalid(format!("the template is not a valid event: {e}")))?;
         // send_knock has only a first version.

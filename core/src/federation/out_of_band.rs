@@ -4,7 +4,6 @@
 //! invite came from or the knock went through.
 
 use hanse_protocol::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
-use hanse_protocol::event_signing::sign_event;
 use hanse_protocol::identifiers::{RoomId, ServerName, UserId};
 use hanse_protocol::pdu::Pdu;
 use serde_json::Value;
@@ -146,14 +145,9 @@ impl Homeserver {
             .map_err(|e| Error::Internal(e.to_string()))?
             .saturating_add(1);
         let mut event = event_skeleton(&draft, Some(&room.room_id), &cited, &cited, depth)?;
-        let identity = &self.identity;
-        sign_event(
-            &mut event,
-            &identity.signing_key,
-            identity.server_name.as_str(),
-            rules,
-        )
-        .map_err(|e| Error::Internal(format!("signing a leave: {e}")))?;
+        self.identity
+            .sign_event(&mut event, rules)
+            .map_err(|e| Error::Internal(format!("signing a leave: {e}")))?;
         Pdu::from_canonical(event, rules).map_err(|e| Error::Internal(e.to_string()))
     }
 }

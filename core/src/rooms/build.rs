@@ -10,7 +10,6 @@ use hanse_protocol::auth::{self, auth_types_for_event};
 use hanse_protocol::canonical_json::{
     object_to_canonical_string, CanonicalJsonObject, CanonicalJsonValue,
 };
-use hanse_protocol::event_signing::sign_event;
 use hanse_protocol::identifiers::{EventId, RoomId, UserId};
 use hanse_protocol::pdu::{Pdu, PduError};
 use hanse_protocol::redaction::redact;
@@ -481,14 +480,10 @@ impl<'a> Batch<'a> {
             &prev_events,
             self.head.max_depth + 1,
         )?;
-        let identity = &self.homeserver.identity;
-        sign_event(
-            &mut event,
-            &identity.signing_key,
-            identity.server_name.as_str(),
-            version,
-        )
-        .map_err(internal)?;
+        self.homeserver
+            .identity
+            .sign_event(&mut event, version)
+            .map_err(internal)?;
         let pdu = Pdu::from_canonical(event, version).map_err(|error| match error {
             PduError::TooLarge { .. } => Error::TooLarge(error.to_string()),
             _ => Error::InvalidParam(format!("the event would not be a valid event: {error}")),
@@ -960,14 +955,9 @@ impl Homeserver {
         // The rules read only the event's fields, not who signed it: a
         // copy signed here tells whether the joining server's will pass.
         let mut trial = template.clone();
-        let identity = &self.identity;
-        sign_event(
-            &mut trial,
-            &identity.signing_key,
-            identity.server_name.as_str(),
-            version,
-        )
-        .map_err(internal)?;
+        self.identity
+            .sign_event(&mut trial, version)
+            .map_err(internal)?;
         let allowed = Pdu::from_canonical(trial, version)
             .map_err(|error| error.to_string())
             .and_then(|pdu| auth::authorize(&pdu, version, &state).map_err(|e| e.to_string()));
