@@ -4,6 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use hanse_core::Homeserver;
 use hanse_http::MatrixError;
+use hanse_protocol::identifiers::EventId;
 use serde::Deserialize;
 
 use crate::auth::{Origin, SignedJson};
@@ -23,7 +24,19 @@ pub async fn get_event(
 
 #[derive(Debug, Deserialize)]
 pub struct AtEvent {
-    event_id: String,
+    event_id: Option<String>,
+}
+
+impl AtEvent {
+    /// The required `event_id`: M_MISSING_PARAM without it.
+    fn event_id(&self) -> Result<EventId, MatrixError> {
+        let id = self.event_id.as_deref().ok_or_else(|| {
+            MatrixError::from(hanse_core::Error::MissingParam(
+                "the event_id parameter is required".into(),
+            ))
+        })?;
+        event_id(id)
+    }
 }
 
 /// GET /_matrix/federation/v1/state/{roomId}?event_id=
@@ -34,11 +47,7 @@ pub async fn get_state(
     Origin(origin): Origin,
 ) -> Result<HttpResponse, MatrixError> {
     let answer = homeserver
-        .serve_state(
-            &origin,
-            &room_id(&path.into_inner())?,
-            &event_id(&query.event_id)?,
-        )
+        .serve_state(&origin, &room_id(&path.into_inner())?, &query.event_id()?)
         .await?;
     Ok(HttpResponse::Ok().json(answer))
 }
@@ -51,11 +60,7 @@ pub async fn get_state_ids(
     Origin(origin): Origin,
 ) -> Result<HttpResponse, MatrixError> {
     let answer = homeserver
-        .serve_state_ids(
-            &origin,
-            &room_id(&path.into_inner())?,
-            &event_id(&query.event_id)?,
-        )
+        .serve_state_ids(&origin, &room_id(&path.into_inner())?, &query.event_id()?)
         .await?;
     Ok(HttpResponse::Ok().json(answer))
 }
@@ -124,10 +129,16 @@ pub async fn backfill(
         .map(|id| event_id(id))
         .collect::<Result<Vec<_>, _>>()?;
     let limit = match query_values(&req, "limit")?.first() {
-        Some(limit) => limit
-            .parse()
-            .map_err(|_| MatrixError::bad_json("limit must be a positive integer"))?,
-        None => return Err(MatrixError::bad_json("limit is required")),
+        Some(limit) => limit.parse().map_err(|_| {
+            MatrixError::from(hanse_core::Error::InvalidParam(format!(
+                "limit must be a positive integer, not {limit:?}"
+            )))
+        })?,
+        None => {
+            return Err(
+                hanse_core::Error::MissingParam("the limit parameter is required".into()).into(),
+            )
+        }
     };
     let answer = homeserver
         .serve_backfill(&origin, &room_id(&path.into_inner())?, &from, limit)

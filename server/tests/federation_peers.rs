@@ -732,3 +732,135 @@ async fn malformed_and_forged_invites_are_refused() {
         "{shown:?}"
     );
 }
+
+#[tokio::test]
+async fn bad_requests_get_the_specs_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(dir.path());
+    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
+    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
+    let (alice, _) = a.user("alice").await;
+    let (bob, bob_id) = b.user("bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let (status, body) = join_via(&bob, &encode(&room), &encode(&a.name)).await;
+    assert_eq!(status, 200, "{body}");
+    let as_b = SpeakFor::new(&b, &ca);
+    let state_before = state_ids(&alice, &encode(&room)).await;
+    let r = encode(&room);
+    let unknown_event = encode("$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let unknown_room = encode("!nowhere:elsewhere.example");
+    let v1 = "/_matrix/federation/v1";
+
+    let cases: Vec<(&str, RemoteRequest, (u16, &str))> = vec![
+        (
+            "a transaction whose PDUs are not a list",
+            RemoteRequest::put(
+                format!("{v1}/send/bad1"),
+                json!({ "origin": b.name, "origin_server_ts": 1, "pdus": "none" }),
+            ),
+            (400, "M_BAD_JSON"),
+        ),
+        (
+            "a transaction without its origin",
+            RemoteRequest::put(format!("{v1}/send/bad2"), json!({ "pdus": [] })),
+            (400, "M_BAD_JSON"),
+        ),
+        (
+            "an event ID that is none",
+            RemoteRequest::get(format!("{v1}/event/nonsense")),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            "an unknown event",
+            RemoteRequest::get(format!("{v1}/event/{unknown_event}")),
+            (404, "M_NOT_FOUND"),
+        ),
+        (
+            "state without the event",
+            RemoteRequest::get(format!("{v1}/state_ids/{r}")),
+            (400, "M_MISSING_PARAM"),
+        ),
+        (
+            "state at an unknown event",
+            RemoteRequest::get(format!("{v1}/state_ids/{r}?event_id={unknown_event}")),
+            (404, "M_NOT_FOUND"),
+        ),
+        (
+            "state of an unknown room",
+            RemoteRequest::get(format!(
+                "{v1}/state/{unknown_room}?event_id={unknown_event}"
+            )),
+            (404, "M_NOT_FOUND"),
+        ),
+        (
+            "backfill with a limit that is no number",
+            RemoteRequest::get(format!("{v1}/backfill/{r}?v={unknown_event}&limit=many")),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            "missing events with a limit of the wrong type",
+            RemoteRequest::post(
+                format!("{v1}/get_missing_events/{r}"),
+                json!({ "earliest_events": [], "latest_events": [], "limit": "ten" }),
+            ),
+            (400, "M_BAD_JSON"),
+        ),
+        (
+            "make_join for a user ID that is none",
+            RemoteRequest::get(format!("{v1}/make_join/{r}/not-a-user?ver=12")),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            "make_join for a user of another server",
+            RemoteRequest::get(format!(
+                "{v1}/make_join/{r}/{}?ver=12",
+                encode("@mallory:elsewhere.example")
+            )),
+            (403, "M_FORBIDDEN"),
+        ),
+        (
+            "make_join in an unknown room",
+            RemoteRequest::get(format!(
+                "{v1}/make_join/{unknown_room}/{}?ver=12",
+                encode(&bob_id)
+            )),
+            (404, "M_NOT_FOUND"),
+        ),
+        (
+            "send_join with an event that is none",
+            RemoteRequest::put(
+                format!("/_matrix/federation/v2/send_join/{r}/{unknown_event}"),
+                json!({ "type": "m.room.member" }),
+            ),
+            (403, "M_FORBIDDEN"),
+        ),
+        (
+            "a profile query for a user ID that is none",
+            RemoteRequest::get(format!("{v1}/query/profile?user_id=nobody")),
+            (400, "M_INVALID_PARAM"),
+        ),
+        (
+            "a profile query for an unknown user",
+            RemoteRequest::get(format!(
+                "{v1}/query/profile?user_id={}",
+                encode(&format!("@nobody:{}", a.name))
+            )),
+            (404, "M_NOT_FOUND"),
+        ),
+        (
+            "a directory query for an alias that is none",
+            RemoteRequest::get(format!("{v1}/query/directory?room_alias=nothing")),
+            (400, "M_INVALID_PARAM"),
+        ),
+    ];
+    for (what, request, (status, errcode)) in cases {
+        assert_eq!(
+            matrix_error(as_b.request(&a, request).await),
+            (status, errcode.to_owned()),
+            "{what}"
+        );
+    }
+    assert_eq!(state_ids(&alice, &encode(&room)).await, state_before);
+    // The room still works for B.
+    send_text(&bob, &encode(&room), "after", "still here").await;
+}
