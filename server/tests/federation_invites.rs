@@ -3,7 +3,8 @@
 //! the room's name and joins without naming a server; an invite rejected
 //! on B reaches A; a knock through A shows on B with the room's name,
 //! becomes an invite and a join; a knock retracted on B reaches A; an
-//! invite from a server that is gone can still be rejected.
+//! invite from a server that is gone can still be rejected; and a room
+//! every user of B left can be joined again.
 
 mod common;
 
@@ -262,4 +263,60 @@ async fn invites_and_knocks_cross_servers() {
     assert_eq!(status, 200, "{body}; B's log:\n{}", b.log());
     let after = sync(&frank).await;
     assert!(after["rooms"]["invite"][&lost].is_null(), "{after}");
+}
+
+#[tokio::test]
+async fn a_room_left_by_every_local_user_can_be_joined_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(dir.path());
+    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
+    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
+    let (alice, _) = a.user("alice").await;
+    let (bob, bob_id) = b.user("bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let path_room = encode(&room);
+    let via = encode(&a.name);
+    let join = format!("{V3}/join/{path_room}?via={via}");
+
+    let (status, body) = post(&bob, &join, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    send_text(&bob, &path_room, "b1", "first visit").await;
+    let (status, body) = post(&bob, &format!("{V3}/rooms/{path_room}/leave"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    eventually(PATIENCE, "bob's leave on A", || async {
+        membership(&alice, &room, &bob_id).await.as_deref() == Some("leave")
+    })
+    .await;
+    // B is in the room no more: what happens meanwhile does not reach it.
+    let _: Value = alice
+        .put(
+            &format!("{V3}/rooms/{path_room}/state/m.room.topic/"),
+            &json!({ "topic": "changed while bob was away" }),
+        )
+        .await
+        .expect("topic");
+
+    // Joining again: B knows the room already, and takes its state anew.
+    let (status, body) = post(&bob, &join, json!({})).await;
+    assert_eq!(status, 200, "{body}; B's log:\n{}", b.log());
+    assert_eq!(
+        membership(&alice, &room, &bob_id).await.as_deref(),
+        Some("join")
+    );
+    let topic: Value = bob
+        .get(&format!("{V3}/rooms/{path_room}/state/m.room.topic/"))
+        .await
+        .expect("topic on B");
+    assert_eq!(topic["topic"], "changed while bob was away");
+    send_text(&bob, &path_room, "b2", "second visit").await;
+    eventually(PATIENCE, "bob's second visit on A", || async {
+        bodies(&alice, &path_room)
+            .await
+            .contains(&"second visit".to_owned())
+    })
+    .await;
+    eventually(PATIENCE, "the same state on A and B", || async {
+        state_ids(&alice, &path_room).await == state_ids(&bob, &path_room).await
+    })
+    .await;
 }
