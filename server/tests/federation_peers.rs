@@ -531,6 +531,75 @@ async fn the_policy_keeps_excluded_servers_out() {
         .await
         .expect("joined");
     assert_eq!(joined["joined_rooms"], json!([room]));
+
+    // Nor does A invite users of C, with /invite or createRoom, and
+    // createRoom then makes no room at all.
+    let carol_id = whoami_of(&carol).await;
+    let (status, body) = alice
+        .send_raw(
+            hanse_sdk::Method::POST,
+            &format!("{V3}/rooms/{}/invite", encode(&room)),
+            &json!({ "user_id": carol_id }),
+        )
+        .await
+        .expect("invite");
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN")),
+        "{body}"
+    );
+    let (status, body) = alice
+        .send_raw(
+            hanse_sdk::Method::POST,
+            &format!("{V3}/createRoom"),
+            &json!({ "invite": [carol_id] }),
+        )
+        .await
+        .expect("createRoom");
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN")),
+        "{body}"
+    );
+    let joined: Value = alice
+        .get(&format!("{V3}/joined_rooms"))
+        .await
+        .expect("joined");
+    assert_eq!(joined["joined_rooms"], json!([room]));
+    // And C's invites do not reach A's users.
+    let room_on_c = create_room(&carol, json!({ "preset": "private_chat" })).await;
+    let alice_id = whoami_of(&alice).await;
+    let (status, body) = carol
+        .send_raw(
+            hanse_sdk::Method::POST,
+            &format!("{V3}/rooms/{}/invite", encode(&room_on_c)),
+            &json!({ "user_id": alice_id }),
+        )
+        .await
+        .expect("invite from C");
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN")),
+        "{body}"
+    );
+    let synced: Value = alice
+        .get(&format!("{V3}/sync?timeout=0"))
+        .await
+        .expect("sync");
+    assert!(
+        synced["rooms"]["invite"]
+            .as_object()
+            .is_none_or(|rooms| rooms.is_empty()),
+        "{synced}"
+    );
+}
+
+async fn whoami_of(client: &Client) -> String {
+    let me: Value = client
+        .get(&format!("{V3}/account/whoami"))
+        .await
+        .expect("whoami");
+    me["user_id"].as_str().expect("user_id").to_owned()
 }
 
 /// The Matrix error `result` is, as (status, errcode).
