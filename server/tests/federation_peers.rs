@@ -933,3 +933,65 @@ async fn bad_requests_get_the_specs_errors() {
     // The room still works for B.
     send_text(&bob, &encode(&room), "after", "still here").await;
 }
+
+#[tokio::test]
+async fn a_redaction_that_arrives_before_its_target_takes_effect_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(dir.path());
+    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
+    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
+    let (alice, _) = a.user("alice").await;
+    let (bob, bob_id) = b.user("bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let (status, body) = join_via(&bob, &encode(&room), &encode(&a.name)).await;
+    assert_eq!(status, 200, "{body}");
+    let as_b = SpeakFor::new(&b, &ca);
+
+    // Both cite the room's newest event; the redaction is sent first.
+    let target = as_b.sign(
+        skeleton(
+            &alice,
+            &room,
+            &bob_id,
+            "m.room.message",
+            None,
+            json!({ "msgtype": "m.text", "body": "regretted" }),
+        )
+        .await,
+    );
+    let target_id = event_id(&target);
+    let redaction = as_b.sign(
+        skeleton(
+            &alice,
+            &room,
+            &bob_id,
+            "m.room.redaction",
+            None,
+            json!({ "redacts": target_id }),
+        )
+        .await,
+    );
+    let answer = as_b
+        .send(&a, "early", vec![json_of(&redaction)])
+        .await
+        .expect("the redaction");
+    assert_eq!(answer["pdus"][event_id(&redaction)], json!({}), "{answer}");
+    let answer = as_b
+        .send(&a, "late", vec![json_of(&target)])
+        .await
+        .expect("the target");
+    assert_eq!(answer["pdus"][&target_id], json!({}), "{answer}");
+
+    let (status, shown) = event_status(&alice, &room, &target_id).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(
+        shown["content"],
+        json!({}),
+        "the target is shown redacted: {shown}"
+    );
+    assert_eq!(
+        shown["unsigned"]["redacted_because"]["event_id"],
+        json!(event_id(&redaction)),
+        "{shown}"
+    );
+}

@@ -671,6 +671,7 @@ impl<'a> Batch<'a> {
                 stream_ordering: None,
                 depth,
                 state_key,
+                pending_redactions: Vec::new(),
             });
         }
         // Other rows may refer to held-back outliers.
@@ -724,6 +725,7 @@ impl<'a> Batch<'a> {
             stream_ordering,
             depth,
             state_key,
+            pending_redactions: inserted.pending_redactions,
         })
     }
 
@@ -850,7 +852,19 @@ impl<'a> Batch<'a> {
         self.write
             .redact_event(target, &object_to_canonical_string(&redacted), redaction)
             .await?;
-        self.events.remove(&target);
+        // An event of this batch is not readable elsewhere before the
+        // commit: the batch keeps its redacted form. Others are read anew.
+        if self.events.contains_key(&target) {
+            let pdu = Pdu::from_canonical(redacted, self.room.version.rules()).map_err(internal)?;
+            let redacted_event = StoredEvent {
+                pdu,
+                redacted_by: Some(redaction),
+                ..(*event).clone()
+            };
+            self.events.insert(target, Arc::new(redacted_event));
+        } else {
+            self.events.remove(&target);
+        }
         self.redacted.push(target);
         Ok(())
     }
@@ -905,12 +919,14 @@ pub(super) enum EventStatus<'a> {
 }
 
 /// What storing an event assigned.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct StoredRow {
     pub nid: EventNid,
     pub stream_ordering: Option<i64>,
     pub depth: i64,
     pub state_key: Option<StateKey>,
+    /// Redactions of the event received before it, to apply now.
+    pub pending_redactions: Vec<EventNid>,
 }
 
 impl Homeserver {

@@ -186,6 +186,8 @@ impl Batch<'_> {
                 .place(&pdu, state_before, status, known_outlier)
                 .await?;
             self.remember(&stored, pdu.clone(), state_before, status);
+            self.apply_pending_redactions(stored.nid, &stored.pending_redactions)
+                .await?;
             if pdu.event_type() == "m.room.redaction" {
                 self.apply_received_redaction(&pdu, stored.nid, state_before)
                     .await?;
@@ -221,6 +223,8 @@ impl Batch<'_> {
             self.apply_received_redaction(&pdu, stored.nid, state_before)
                 .await?;
         }
+        self.apply_pending_redactions(stored.nid, &stored.pending_redactions)
+            .await?;
         Ok(Receipt::Accepted)
     }
 
@@ -378,10 +382,44 @@ impl Batch<'_> {
             return Ok(());
         };
         let Some(nid) = self.write.event_nid(target.as_str()).await? else {
-            tracing::info!(event_id = %pdu.event_id(), %target, "a redaction of an unknown event");
+            tracing::info!(event_id = %pdu.event_id(), %target, "a redaction of an event not here yet");
+            self.write
+                .add_pending_redaction(target.as_str(), redaction)
+                .await?;
             return Ok(());
         };
-        let target_event = self.events_by_nid(&[nid]).await?.remove(0);
+        self.redact_if_allowed(pdu, redaction, state_before, nid)
+            .await
+    }
+
+    /// Applies the redactions of `target` that arrived before it.
+    async fn apply_pending_redactions(
+        &mut self,
+        target: EventNid,
+        redactions: &[EventNid],
+    ) -> Result<()> {
+        for redaction in self.events_by_nid(redactions).await? {
+            if redaction.rejected || redaction.outlier {
+                continue;
+            }
+            let (pdu, state_before) = (redaction.pdu.clone(), redaction.state_before);
+            self.redact_if_allowed(&pdu, redaction.nid, state_before, target)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Redacts `target` for the redaction `pdu` (stored as `redaction`,
+    /// with the state before it at `state_before`), when the target is of
+    /// this room and the redaction's sender may redact it.
+    async fn redact_if_allowed(
+        &mut self,
+        pdu: &Pdu,
+        redaction: EventNid,
+        state_before: NodeNid,
+        target: EventNid,
+    ) -> Result<()> {
+        let target_event = self.events_by_nid(&[target]).await?.remove(0);
         if target_event.room_nid != self.room.nid {
             return Ok(());
         }
@@ -398,9 +436,9 @@ impl Batch<'_> {
                 .at_least(levels.redact())
         };
         if allowed {
-            self.redact(nid, redaction).await?;
+            self.redact(target, redaction).await?;
         } else {
-            tracing::info!(event_id = %pdu.event_id(), %target, "a redaction without effect: its sender may not redact the event");
+            tracing::info!(event_id = %pdu.event_id(), target = %target_event.pdu.event_id(), "a redaction without effect: its sender may not redact the event");
         }
         Ok(())
     }
@@ -509,7 +547,7 @@ impl Batch<'_> {
             EventStatus::Historical(position) => Some(position),
             _ => None,
         };
-        let (nid, stream_ordering) = self
+        let (nid, stream_ordering, pending_redactions) = self
             .write
             .promote_outlier(
                 pdu.event_id().as_str(),
@@ -531,6 +569,7 @@ impl Batch<'_> {
             stream_ordering,
             depth: i64::try_from(pdu.depth()).map_err(|e| crate::Error::Internal(e.to_string()))?,
             state_key,
+            pending_redactions,
         })
     }
 

@@ -77,6 +77,9 @@ pub struct InsertedEvent {
     pub event_nid: i64,
     pub stream_ordering: Option<i64>,
     pub destinations: Vec<i32>,
+    /// Redactions of this event that arrived before it, taken off the
+    /// pending list: the caller applies them.
+    pub pending_redactions: Vec<i64>,
 }
 
 /// What the database sums up of one thread.
@@ -512,9 +515,13 @@ impl Write {
                      WHERE $20::int IS NOT NULL AND s.room_nid = $2 AND s.joined > 0
                        AND s.destination_nid <> $20
                      RETURNING destination_nid
+                 ), pending AS (
+                     DELETE FROM pending_redactions WHERE target_event_id = $1
+                     RETURNING redaction_nid
                  )
                  SELECT event_nid, stream_ordering,
-                        ARRAY(SELECT destination_nid FROM queued)
+                        ARRAY(SELECT destination_nid FROM queued),
+                        ARRAY(SELECT redaction_nid FROM pending)
                  FROM inserted",
                 &[
                     &event.event_id,
@@ -545,6 +552,7 @@ impl Write {
             event_nid: row.get(0),
             stream_ordering: row.get(1),
             destinations: row.get(2),
+            pending_redactions: row.get(3),
         })
     }
 
@@ -558,6 +566,23 @@ impl Write {
             )
             .await?;
         Ok(row.map(|row| row.get(0)))
+    }
+
+    /// Keeps a received redaction of an event not here yet, for when the
+    /// event arrives.
+    pub async fn add_pending_redaction(
+        &self,
+        target_event_id: &str,
+        redaction_nid: i64,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .cached_execute(
+                "INSERT INTO pending_redactions (target_event_id, redaction_nid)
+                 VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&target_event_id, &redaction_nid],
+            )
+            .await?;
+        Ok(())
     }
 
     /// `count` event numbers for rows inserted later with them.
@@ -624,7 +649,8 @@ impl Write {
     /// Gives a stored outlier its place in the graph: the state before it,
     /// and a stream position when `in_timeline` (not when rejected or
     /// soft-failed): `historical_position` for older history, else the
-    /// next one. Returns its number and position.
+    /// next one. Returns its number, its position and the redactions of it
+    /// that were pending (taken off the list).
     pub async fn promote_outlier(
         &self,
         event_id: &str,
@@ -632,16 +658,23 @@ impl Write {
         (in_timeline, historical_position): (bool, Option<i64>),
         rejected: Option<&str>,
         soft_failed: bool,
-    ) -> Result<(i64, Option<i64>), StoreError> {
+    ) -> Result<(i64, Option<i64>, Vec<i64>), StoreError> {
         let row = self
             .client()
             .cached_query_one(
-                "UPDATE events SET outlier = FALSE, state_before = $2,
-                        stream_ordering = CASE WHEN NOT $3 THEN NULL
-                                               ELSE COALESCE($6, nextval('event_stream')) END,
-                        rejected = $4, soft_failed = $5
-                 WHERE event_id = $1 AND outlier
-                 RETURNING event_nid, stream_ordering",
+                "WITH promoted AS (
+                     UPDATE events SET outlier = FALSE, state_before = $2,
+                            stream_ordering = CASE WHEN NOT $3 THEN NULL
+                                                   ELSE COALESCE($6, nextval('event_stream')) END,
+                            rejected = $4, soft_failed = $5
+                     WHERE event_id = $1 AND outlier
+                     RETURNING event_nid, stream_ordering
+                 ), pending AS (
+                     DELETE FROM pending_redactions WHERE target_event_id = $1
+                     RETURNING redaction_nid
+                 )
+                 SELECT event_nid, stream_ordering, ARRAY(SELECT redaction_nid FROM pending)
+                 FROM promoted",
                 &[
                     &event_id,
                     &state_before,
@@ -652,7 +685,7 @@ impl Write {
                 ],
             )
             .await?;
-        Ok((row.get(0), row.get(1)))
+        Ok((row.get(0), row.get(1), row.get(2)))
     }
 
     /// The number of an event of the room, if stored.
