@@ -2,7 +2,7 @@
 //! must be fetched to make sense of them (auth chains through
 //! /event_auth, gaps in the graph through /get_missing_events).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use futures_util::future::join_all;
 use hanse_protocol::canonical_json::{object_from_json, CanonicalJsonValue};
@@ -77,8 +77,13 @@ impl Homeserver {
         // commit; only those that lack something (auth events, a gap) go
         // through take_in one by one afterwards, in order.
         let mut checked = Vec::with_capacity(transaction.pdus.len());
+        // Whether each room takes events from `origin`, asked once per room.
+        let mut admitted_rooms = HashMap::new();
         for value in transaction.pdus {
-            match self.check_received_pdu(origin, value).await? {
+            match self
+                .check_received_pdu(origin, value, &mut admitted_rooms)
+                .await?
+            {
                 (_, Ok((room, pdu))) => checked.push((room, pdu)),
                 (Some(event_id), Err(reason)) => record(&event_id, Err(reason)),
                 (None, Err(_)) => {}
@@ -116,6 +121,7 @@ impl Homeserver {
         &self,
         origin: &ServerName,
         value: Value,
+        admitted_rooms: &mut HashMap<RoomId, std::result::Result<RoomRef, String>>,
     ) -> Result<(Option<EventId>, std::result::Result<(RoomRef, Pdu), String>)> {
         let Some(room_id) = value
             .get("room_id")
@@ -124,28 +130,18 @@ impl Homeserver {
         else {
             return Ok((None, Err("the event has no valid room_id".into())));
         };
-        // A room known here but left, or known only by an invite, takes
-        // no events: this server would have to catch up on it first.
-        let room = match self.room(&room_id).await {
-            Ok(room)
-                if self
-                    .store
-                    .server_in_room(room.nid, self.identity.server_name.as_str())
-                    .await? =>
-            {
-                room
+        let admitted = match admitted_rooms.get(&room_id) {
+            Some(admitted) => admitted.clone(),
+            None => {
+                let admitted = self.admit_room(origin, &room_id).await?;
+                admitted_rooms.insert(room_id, admitted.clone());
+                admitted
             }
-            Ok(_) | Err(Error::NotFound(_)) => {
-                return Ok((None, Err(format!("this server is not in {room_id}"))));
-            }
-            Err(error) => return Err(error),
         };
-        if !self.acl_allows(&room, origin).await? {
-            return Ok((
-                None,
-                Err(format!("the server ACL of {room_id} denies {origin}")),
-            ));
-        }
+        let room = match admitted {
+            Ok(room) => room,
+            Err(reason) => return Ok((None, Err(reason))),
+        };
         let object = match object_from_json(value) {
             Ok(object) => object,
             Err(error) => {
@@ -163,6 +159,29 @@ impl Homeserver {
             }
         };
         Ok((Some(pdu.event_id().clone()), Ok((room, pdu))))
+    }
+
+    /// The room `origin` sends an event of, or why it takes none from it.
+    /// A room known here but left, or known only by an invite, takes no
+    /// events: this server would have to catch up on it first.
+    async fn admit_room(
+        &self,
+        origin: &ServerName,
+        room_id: &RoomId,
+    ) -> Result<std::result::Result<RoomRef, String>> {
+        let room = match self.room(room_id).await {
+            Ok(room) => room,
+            Err(Error::NotFound(_)) => return Ok(Err(format!("this server is not in {room_id}"))),
+            Err(error) => return Err(error),
+        };
+        let own_server = self.identity.server_name.as_str();
+        if !self.store.server_in_room(room.nid, own_server).await? {
+            return Ok(Err(format!("this server is not in {room_id}")));
+        }
+        if !self.acl_allows(&room, origin).await? {
+            return Ok(Err(format!("the server ACL of {room_id} denies {origin}")));
+        }
+        Ok(Ok(room))
     }
 
     /// Adds `pdu` (steps 1–3 passed) to the room, fetching from `origin`

@@ -108,13 +108,7 @@ impl Batch<'_> {
         };
         let auth_events = self.events_by_id(pdu.auth_events()).await?;
         if auth_events.len() < pdu.auth_events().len() {
-            let known: HashSet<&EventId> = auth_events.iter().map(|e| e.pdu.event_id()).collect();
-            let missing = pdu
-                .auth_events()
-                .iter()
-                .filter(|id| !known.contains(id))
-                .cloned()
-                .collect();
+            let missing = missing(pdu.auth_events(), auth_events.iter());
             return Ok(Receipt::MissingAuthEvents(missing));
         }
         let empty = self.empty_root().await?;
@@ -251,14 +245,7 @@ impl Batch<'_> {
         let with_state: Vec<&Arc<StoredEvent>> =
             prevs.iter().filter(|prev| !prev.outlier).collect();
         if with_state.len() < pdu.prev_events().len() {
-            let known: HashSet<&EventId> = with_state.iter().map(|e| e.pdu.event_id()).collect();
-            let missing = pdu
-                .prev_events()
-                .iter()
-                .filter(|id| !known.contains(id))
-                .cloned()
-                .collect();
-            return Ok(Err(missing));
+            return Ok(Err(missing(pdu.prev_events(), with_state.into_iter())));
         }
         let mut roots = Vec::with_capacity(with_state.len());
         for prev in &with_state {
@@ -275,13 +262,7 @@ impl Batch<'_> {
     ) -> Result<std::result::Result<NodeNid, Vec<EventId>>> {
         let events = self.events_by_id(ids).await?;
         if events.len() < ids.len() {
-            let known: HashSet<&EventId> = events.iter().map(|e| e.pdu.event_id()).collect();
-            let missing = ids
-                .iter()
-                .filter(|id| !known.contains(id))
-                .cloned()
-                .collect();
-            return Ok(Err(missing));
+            return Ok(Err(missing(ids, events.iter())));
         }
         let mut changes: BTreeMap<StateKey, Option<EventNid>> = BTreeMap::new();
         for event in events.iter().filter(|event| !event.rejected) {
@@ -638,6 +619,19 @@ impl Batch<'_> {
         }
         self.apply_member_changes(&members).await
     }
+}
+
+/// The IDs among `wanted` that none of `found` has.
+fn missing<'e>(
+    wanted: &[EventId],
+    found: impl Iterator<Item = &'e Arc<StoredEvent>>,
+) -> Vec<EventId> {
+    let known: HashSet<&EventId> = found.map(|event| event.pdu.event_id()).collect();
+    wanted
+        .iter()
+        .filter(|id| !known.contains(id))
+        .cloned()
+        .collect()
 }
 
 fn create_key() -> (String, String) {
