@@ -7,7 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::federation::{bodies, eventually, join_via, state_ids, FederatedServer, TestCa};
+use common::federation::{
+    bodies, eventually, join_via, state_ids, whoami, FederatedServer, TestCa,
+};
 use common::{create_room, send_text};
 use hanse_protocol::path_segment::encode;
 use serde_json::{json, Value};
@@ -24,14 +26,6 @@ async fn set_topic(client: &hanse_sdk::Client, room: &str, topic: &str) {
         )
         .await
         .expect("topic");
-}
-
-async fn whoami(client: &hanse_sdk::Client) -> String {
-    let me: Value = client
-        .get("/_matrix/client/v3/account/whoami")
-        .await
-        .expect("whoami");
-    me["user_id"].as_str().expect("user_id").to_owned()
 }
 
 #[tokio::test]

@@ -8,7 +8,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::federation::{join_via, state_ids, FederatedServer, TestCa};
+use common::federation::{
+    join_via, shared_room, state_ids, whoami, FederatedServer, SharedRoom, TestCa,
+};
 use common::{create_room, send_text};
 use hanse_core::remote::{Remote, RemoteError, RemoteRequest};
 use hanse_core::ServerIdentity;
@@ -175,15 +177,16 @@ async fn event_status(client: &Client, room: &str, id: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn hostile_peers_change_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = TestCa::new(dir.path());
-    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
-    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
-    let (alice, _) = a.user("alice").await;
-    let (bob, bob_id) = b.user("bob").await;
-    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
-    let (status, body) = join_via(&bob, &encode(&room), &encode(&a.name)).await;
-    assert_eq!(status, 200, "{body}");
+    let SharedRoom {
+        dir: _dir,
+        ca,
+        a,
+        b,
+        alice,
+        bob,
+        bob_id,
+        room,
+    } = shared_room().await;
     let as_b = SpeakFor::new(&b, &ca);
     let state_before = state_ids(&alice, &encode(&room)).await;
     let message = |body: &str| json!({ "msgtype": "m.text", "body": body });
@@ -534,7 +537,7 @@ async fn the_policy_keeps_excluded_servers_out() {
 
     // Nor does A invite users of C, with /invite or createRoom, and
     // createRoom then makes no room at all.
-    let carol_id = whoami_of(&carol).await;
+    let carol_id = whoami(&carol).await;
     let (status, body) = alice
         .send_raw(
             hanse_sdk::Method::POST,
@@ -568,7 +571,7 @@ async fn the_policy_keeps_excluded_servers_out() {
     assert_eq!(joined["joined_rooms"], json!([room]));
     // And C's invites do not reach A's users.
     let room_on_c = create_room(&carol, json!({ "preset": "private_chat" })).await;
-    let alice_id = whoami_of(&alice).await;
+    let alice_id = whoami(&alice).await;
     let (status, body) = carol
         .send_raw(
             hanse_sdk::Method::POST,
@@ -592,14 +595,6 @@ async fn the_policy_keeps_excluded_servers_out() {
             .is_none_or(|rooms| rooms.is_empty()),
         "{synced}"
     );
-}
-
-async fn whoami_of(client: &Client) -> String {
-    let me: Value = client
-        .get(&format!("{V3}/account/whoami"))
-        .await
-        .expect("whoami");
-    me["user_id"].as_str().expect("user_id").to_owned()
 }
 
 /// The Matrix error `result` is, as (status, errcode).
@@ -804,15 +799,16 @@ async fn malformed_and_forged_invites_are_refused() {
 
 #[tokio::test]
 async fn bad_requests_get_the_specs_errors() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = TestCa::new(dir.path());
-    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
-    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
-    let (alice, _) = a.user("alice").await;
-    let (bob, bob_id) = b.user("bob").await;
-    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
-    let (status, body) = join_via(&bob, &encode(&room), &encode(&a.name)).await;
-    assert_eq!(status, 200, "{body}");
+    let SharedRoom {
+        dir: _dir,
+        ca,
+        a,
+        b,
+        alice,
+        bob,
+        bob_id,
+        room,
+    } = shared_room().await;
     let as_b = SpeakFor::new(&b, &ca);
     let state_before = state_ids(&alice, &encode(&room)).await;
     let r = encode(&room);
@@ -936,15 +932,16 @@ async fn bad_requests_get_the_specs_errors() {
 
 #[tokio::test]
 async fn a_redaction_that_arrives_before_its_target_takes_effect_later() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = TestCa::new(dir.path());
-    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
-    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
-    let (alice, _) = a.user("alice").await;
-    let (bob, bob_id) = b.user("bob").await;
-    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
-    let (status, body) = join_via(&bob, &encode(&room), &encode(&a.name)).await;
-    assert_eq!(status, 200, "{body}");
+    let SharedRoom {
+        dir: _dir,
+        ca,
+        a,
+        b,
+        alice,
+        bob: _bob,
+        bob_id,
+        room,
+    } = shared_room().await;
     let as_b = SpeakFor::new(&b, &ca);
 
     // Both cite the room's newest event; the redaction is sent first.

@@ -246,3 +246,53 @@ pub async fn join_via(client: &Client, room: &str, via: &str) -> (u16, Value) {
         .await
         .expect("join request")
 }
+
+/// `client`'s user ID.
+pub async fn whoami(client: &Client) -> String {
+    let me: Value = client
+        .get(&format!("{V3}/account/whoami"))
+        .await
+        .expect("whoami");
+    me["user_id"].as_str().expect("user_id").to_owned()
+}
+
+/// Two servers, A and B: alice on A in a public room she made there, and
+/// bob on B, joined to it through A. The servers' files live in `dir`, so
+/// it must outlive them.
+pub struct SharedRoom {
+    pub dir: tempfile::TempDir,
+    pub ca: TestCa,
+    pub a: FederatedServer,
+    pub b: FederatedServer,
+    pub alice: Client,
+    pub bob: Client,
+    pub bob_id: String,
+    pub room: String,
+}
+
+pub async fn shared_room() -> SharedRoom {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(dir.path());
+    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
+    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
+    let (alice, _) = a.user("alice").await;
+    let (bob, bob_id) = b.user("bob").await;
+    let room = super::create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let (status, body) = join_via(
+        &bob,
+        &hanse_protocol::path_segment::encode(&room),
+        &hanse_protocol::path_segment::encode(&a.name),
+    )
+    .await;
+    assert_eq!(status, 200, "bob's join through A: {body}");
+    SharedRoom {
+        dir,
+        ca,
+        a,
+        b,
+        alice,
+        bob,
+        bob_id,
+        room,
+    }
+}
