@@ -9,18 +9,31 @@
 //! moderator, she kicks 50 other users, 100 users change their display
 //! name, the room becomes invite-only and the topic changes too.
 //!
-//! ruma's `resolve` takes the full auth chain of each state set from its
-//! caller (a server keeps them cached), Hanse's computes them itself; ruma
-//! is timed both ways: given the auth chains (`ruma/given_auth_chains`, the
-//! chains cloned in, as ruma's own benchmark does) and computing them from
-//! the same events (`ruma/with_auth_chains`). After criterion's figures,
-//! the medians of interleaved runs of each print the ratios.
+//! Each implementation is timed on the inputs it takes, prepared
+//! beforehand:
+//! - `hanse`: [`resolve_numbered`] on an [`EventGraph`] of the room's
+//!   events, states keyed by interned numbers: the form a server keeps
+//!   (Hanse's store numbers events and interns state keys as it stores
+//!   them). Numbering the events is timed on its own (`hanse/numbering`).
+//! - `hanse/by_event_id`: `resolve`, which numbers the events it is given
+//!   by ID each time, then does the same.
+//! - `ruma/given_auth_chains`: ruma's `resolve` given the full auth chain of
+//!   each state set, which its caller is to keep cached (the chains cloned
+//!   in, as ruma's own benchmark does).
+//! - `ruma/with_auth_chains`: the same, computing the chains from the events.
+//!
+//! After criterion's figures, the medians of interleaved runs of each print
+//! the ratios.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use criterion::Criterion;
-use hanse_protocol::state_res::StateMap;
+use hanse_protocol::state_res::{
+    resolve_numbered, EventGraph, GraphEvent, NumberedState, StateMap,
+};
 use hanse_protocol::{EventId, RoomVersionId};
 use serde_json::{json, Value};
 
@@ -254,6 +267,43 @@ fn build(version: RoomVersionId) -> (Room, Vec<StateMap>) {
     (room, vec![bob_fork, carol_fork])
 }
 
+/// A state key as a number, as a server's store interns them.
+type KeyNumber = u32;
+
+/// The room's events numbered, with their keys interned in order of first
+/// appearance.
+fn number_events(room: &Room) -> EventGraph<'_, KeyNumber> {
+    let mut keys: HashMap<(&str, &str), KeyNumber> = HashMap::new();
+    let events = room.order.iter().map(|id| {
+        let pdu = &room.events[id];
+        let place = (pdu.event_type(), pdu.state_key().unwrap_or_default());
+        let next = KeyNumber::try_from(keys.len()).expect("few keys");
+        GraphEvent {
+            pdu,
+            key: *keys.entry(place).or_insert(next),
+            rejected: room.rejected.contains(id),
+        }
+    });
+    EventGraph::new(events).expect("the room holds every event it cites")
+}
+
+/// `sets` over the numbered events.
+fn number_sets(
+    graph: &EventGraph<'_, KeyNumber>,
+    sets: &[StateMap],
+) -> Vec<NumberedState<KeyNumber>> {
+    sets.iter()
+        .map(|set| {
+            set.values()
+                .map(|id| {
+                    let index = graph.index(id).expect("numbered");
+                    (graph.key_of(index), index)
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Times one run of `f` into `times`. Wall clock: the CPU time Linux
 /// reports per thread here moves in 4 ms ticks. The runs of the
 /// implementations are interleaved so that load from other work on the
@@ -284,9 +334,26 @@ fn main() {
             "both implementations agree on the benchmark room"
         );
         let (maps, chains) = room.ruma_inputs(&sets);
+        let graph = number_events(&room);
+        let numbered_sets = number_sets(&graph, &sets);
+        let rules = version.rules();
+        let numbered = resolve_numbered(rules, &numbered_sets, &graph).expect("Hanse resolves");
+        assert_eq!(
+            numbered,
+            number_sets(&graph, std::slice::from_ref(&hanse))[0],
+            "numbered events resolve as events by ID do"
+        );
 
         let mut group = criterion.benchmark_group(format!("state_res_10k_members_v{version}"));
         group.bench_function("hanse", |b| {
+            b.iter(|| {
+                black_box(resolve_numbered(rules, black_box(&numbered_sets), &graph).unwrap())
+            });
+        });
+        group.bench_function("hanse/numbering", |b| {
+            b.iter(|| black_box(number_events(black_box(&room))));
+        });
+        group.bench_function("hanse/by_event_id", |b| {
             b.iter(|| black_box(room.resolve_hanse(black_box(&sets)).unwrap()));
         });
         group.bench_function("ruma/given_auth_chains", |b| {
@@ -297,9 +364,13 @@ fn main() {
         });
         group.finish();
 
-        let (mut hanse, mut ruma_given, mut ruma_with) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut hanse, mut by_id, mut ruma_given, mut ruma_with) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..RUNS {
             timed(&mut hanse, || {
+                black_box(resolve_numbered(rules, &numbered_sets, &graph).unwrap());
+            });
+            timed(&mut by_id, || {
                 black_box(room.resolve_hanse(&sets).unwrap());
             });
             timed(&mut ruma_given, || {
@@ -309,12 +380,17 @@ fn main() {
                 black_box(room.resolve_ruma(&sets).unwrap());
             });
         }
-        let (hanse, ruma_given, ruma_with) = (median(hanse), median(ruma_given), median(ruma_with));
+        let (hanse, by_id) = (median(hanse), median(by_id));
+        let (ruma_given, ruma_with) = (median(ruma_given), median(ruma_with));
+        let ratio = |ruma: Duration, hanse: Duration| ruma.as_secs_f64() / hanse.as_secs_f64();
         summary.push(format!(
-            "room version {version}: hanse {hanse:.2?}, ruma given auth chains {ruma_given:.2?} \
-             ({:.1}x), ruma with auth chains {ruma_with:.2?} ({:.1}x)",
-            ruma_given.as_secs_f64() / hanse.as_secs_f64(),
-            ruma_with.as_secs_f64() / hanse.as_secs_f64(),
+            "room version {version}: hanse {hanse:.2?}, by event ID {by_id:.2?}; \
+             ruma given auth chains {ruma_given:.2?} ({:.1}x, {:.1}x by event ID), \
+             ruma with auth chains {ruma_with:.2?} ({:.1}x, {:.1}x by event ID)",
+            ratio(ruma_given, hanse),
+            ratio(ruma_given, by_id),
+            ratio(ruma_with, hanse),
+            ratio(ruma_with, by_id),
         ));
     }
     criterion.final_summary();

@@ -1,13 +1,17 @@
 //! State resolution over stored states: the states (trie roots) of forks
 //! of a room, resolved by the protocol crate's algorithm into one new
 //! root, written in the batch's transaction.
+//!
+//! The algorithm runs on numbers (`resolve_numbered`): the store's
+//! interned state keys, and the loaded events numbered once here, so that
+//! walking the auth chains of thousands of unconflicted members is a walk
+//! through arrays rather than lookups by event ID.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use hanse_protocol::identifiers::EventId;
-use hanse_protocol::pdu::Pdu;
-use hanse_protocol::state_res::{self, EventSource, StateMap};
+use hanse_protocol::state_res::{self, EventGraph, GraphEvent, NumberedState};
 
 use super::build::Batch;
 use super::events::StoredEvent;
@@ -17,16 +21,6 @@ use crate::{Error, Result};
 /// Events state resolution reads, by ID.
 struct Loaded {
     events: HashMap<EventId, Arc<StoredEvent>>,
-}
-
-impl EventSource for Loaded {
-    fn event(&self, id: &EventId) -> Option<&Pdu> {
-        self.events.get(id).map(|event| &event.pdu)
-    }
-
-    fn is_rejected(&self, id: &EventId) -> bool {
-        self.events.get(id).is_some_and(|event| event.rejected)
-    }
 }
 
 impl Batch<'_> {
@@ -62,58 +56,86 @@ impl Batch<'_> {
         let mut loaded = Loaded {
             events: HashMap::with_capacity(state_events.len()),
         };
-        let mut nid_of: HashMap<EventId, EventNid> = HashMap::new();
         for event in &state_events {
-            nid_of.insert(event.pdu.event_id().clone(), event.nid);
             loaded
                 .events
                 .insert(event.pdu.event_id().clone(), event.clone());
         }
         self.load_auth_chains(&mut loaded).await?;
 
-        let state_maps: Vec<StateMap> = sets
+        // Events of the auth chains that no state set holds have no key
+        // yet; v2.1 may put one of them in the resolved state.
+        let unkeyed: Vec<(&str, &str)> = loaded
+            .events
+            .values()
+            .filter(|event| !key_of.contains_key(&event.nid))
+            .filter_map(|event| Some((event.pdu.event_type(), event.pdu.state_key()?)))
+            .collect();
+        let keys = if unkeyed.is_empty() {
+            Vec::new()
+        } else {
+            let interner = &self.homeserver.rooms.interner;
+            interner.state_keys(store, &unkeyed, true).await?
+        };
+        let mut key_by_place: HashMap<(&str, &str), StateKey> = HashMap::new();
+        for (place, key) in unkeyed.iter().zip(keys) {
+            let key = key.ok_or_else(|| Error::Internal("interning a state key failed".into()))?;
+            key_by_place.insert(*place, key);
+        }
+
+        // Numbered in this order, each event once: index `i` is `order[i]`.
+        let order: Vec<&StoredEvent> = loaded
+            .events
+            .values()
+            .map(Arc::as_ref)
+            .filter(|event| event.pdu.is_state())
+            .collect();
+        let graph = EventGraph::new(order.iter().map(|event| {
+            let place = (
+                event.pdu.event_type(),
+                event.pdu.state_key().unwrap_or_default(),
+            );
+            GraphEvent {
+                pdu: &event.pdu,
+                key: key_of
+                    .get(&event.nid)
+                    .or_else(|| key_by_place.get(&place))
+                    .copied()
+                    .expect("every state event has a key"),
+                rejected: event.rejected,
+            }
+        }))
+        .map_err(|error| Error::Internal(format!("state resolution failed: {error}")))?;
+        let index_of: HashMap<EventNid, u32> = (0..)
+            .zip(&order)
+            .map(|(index, event)| (event.nid, index))
+            .collect();
+        let numbered_sets = sets
             .iter()
             .map(|set| {
-                set.values()
-                    .map(|nid| {
-                        let event = &state_events[nids.binary_search(nid).expect("loaded")];
-                        let pdu = &event.pdu;
-                        (
-                            (
-                                pdu.event_type().to_owned(),
-                                pdu.state_key().unwrap_or_default().to_owned(),
-                            ),
-                            pdu.event_id().clone(),
-                        )
+                set.iter()
+                    .map(|(key, nid)| match index_of.get(nid) {
+                        Some(index) => Ok((*key, *index)),
+                        None => Err(Error::Internal(format!("state event {nid} is not loaded"))),
                     })
-                    .collect()
+                    .collect::<Result<NumberedState<StateKey>>>()
             })
-            .collect();
-        let resolved = state_res::resolve(self.room.version.rules(), &state_maps, &loaded)
-            .map_err(|error| Error::Internal(format!("state resolution failed: {error}")))?;
+            .collect::<Result<Vec<_>>>()?;
+        let resolved =
+            state_res::resolve_numbered(self.room.version.rules(), &numbered_sets, &graph)
+                .map_err(|error| Error::Internal(format!("state resolution failed: {error}")))?;
 
-        // The result as numbers, and its difference from the first state.
+        // The result's difference from the first state.
         let base = &sets[0];
         let mut changes: BTreeMap<StateKey, Option<EventNid>> = BTreeMap::new();
-        let mut kept: HashSet<StateKey> = HashSet::new();
-        for ((event_type, state_key), event_id) in &resolved {
-            let nid = match nid_of.get(event_id) {
-                Some(nid) => *nid,
-                // v2.1 may pick an event on the conflicted subgraph that no
-                // state set holds.
-                None => self.nid_of_loaded(&loaded, event_id).await?,
-            };
-            let key = match key_of.get(&nid) {
-                Some(key) => *key,
-                None => self.state_key(event_type, state_key).await?,
-            };
-            kept.insert(key);
-            if base.get(&key) != Some(&nid) {
-                changes.insert(key, Some(nid));
+        for (key, index) in &resolved {
+            let nid = order[*index as usize].nid;
+            if base.get(key) != Some(&nid) {
+                changes.insert(*key, Some(nid));
             }
         }
         for key in base.keys() {
-            if !kept.contains(key) {
+            if !resolved.contains_key(key) {
                 changes.insert(*key, None);
             }
         }
@@ -152,14 +174,6 @@ impl Batch<'_> {
             wanted = next;
         }
         Ok(())
-    }
-
-    async fn nid_of_loaded(&self, loaded: &Loaded, event_id: &EventId) -> Result<EventNid> {
-        loaded
-            .events
-            .get(event_id)
-            .map(|event| event.nid)
-            .ok_or_else(|| Error::Internal(format!("resolved state names unknown {event_id}")))
     }
 
     /// The interned key of `(event_type, state_key)`, interning it if new.

@@ -3,6 +3,8 @@
 //! subgraph.
 
 use super::{event_set, key, Dag, ALICE, BOB, CAROL};
+use std::collections::BTreeSet;
+
 use crate::identifiers::EventId;
 use crate::room_versions::RoomVersionId;
 use crate::state_res::conflicts::{conflicted_subgraph, Conflicts};
@@ -18,17 +20,14 @@ fn keys_agreed_on_by_every_set_are_unconflicted() {
         dag.base_with(&[&bob_join, &carol_join]),
         dag.base_with(&[&bob_leave]),
     ];
-    let conflicts = Conflicts::find(&state_sets, &dag, false).unwrap();
-    assert_eq!(conflicts.unconflicted.to_state_map(), dag.base_with(&[]));
-    assert!(conflicts
-        .unconflicted
-        .get(&key("m.room.member", CAROL))
-        .is_none());
+    let conflicts = find(&dag, &state_sets, false);
+    assert_eq!(conflicts.0, dag.base_with(&[]));
+    assert!(!conflicts.0.contains_key(&key("m.room.member", CAROL)));
     // Carol's join is conflicted although no set disagrees on its value:
     // the other set has no entry for her. Bob's join is also in the auth
     // difference, being in the auth chain of his leave only.
     assert_eq!(
-        conflicts.full_conflicted_set,
+        conflicts.1,
         event_set(&[&bob_join, &carol_join, &bob_leave])
     );
 }
@@ -49,9 +48,9 @@ fn auth_difference_holds_what_only_some_auth_chains_have() {
     // auth chain. So are the join rules, cited by Bob's join: that both
     // sets hold them in their state does not matter.
     let state_sets = [dag.base_with(&[]), dag.base_with(&[&topic])];
-    let conflicts = Conflicts::find(&state_sets, &dag, false).unwrap();
+    let conflicts = find(&dag, &state_sets, false);
     assert_eq!(
-        conflicts.full_conflicted_set,
+        conflicts.1,
         event_set(&[&topic, &bob_join, &promote_bob, &dag.join_rules])
     );
 }
@@ -94,13 +93,10 @@ fn chain_through_shared_event() -> (Dag, [EventId; 3], Vec<StateMap>) {
 #[test]
 fn conflicted_subgraph_adds_events_between_conflicted_ones() {
     let (dag, [first, middle, last], state_sets) = chain_through_shared_event();
-    let without = Conflicts::find(&state_sets, &dag, false).unwrap();
-    assert_eq!(without.full_conflicted_set, event_set(&[&first, &last]));
-    let with = Conflicts::find(&state_sets, &dag, true).unwrap();
-    assert_eq!(
-        with.full_conflicted_set,
-        event_set(&[&first, &middle, &last])
-    );
+    let without = find(&dag, &state_sets, false);
+    assert_eq!(without.1, event_set(&[&first, &last]));
+    let with = find(&dag, &state_sets, true);
+    assert_eq!(with.1, event_set(&[&first, &middle, &last]));
 }
 
 #[test]
@@ -110,16 +106,33 @@ fn conflicted_subgraph_leaves_out_events_off_the_paths() {
     // create event below everything: reachable, but leading to no
     // conflicted event.
     assert_eq!(
-        conflicted_subgraph(&event_set(&[&first, &last]), &dag).unwrap(),
+        subgraph(&dag, &[&first, &last]),
         event_set(&[&first, &middle, &last])
     );
     assert_eq!(
-        conflicted_subgraph(&event_set(&[&middle, &last]), &dag).unwrap(),
+        subgraph(&dag, &[&middle, &last]),
         event_set(&[&middle, &last])
     );
     // A single conflicted event is its own subgraph.
-    assert_eq!(
-        conflicted_subgraph(&event_set(&[&last]), &dag).unwrap(),
-        event_set(&[&last])
-    );
+    assert_eq!(subgraph(&dag, &[&last]), event_set(&[&last]));
+}
+
+/// The unconflicted state and the full conflicted set of `state_sets`.
+fn find(dag: &Dag, state_sets: &[StateMap], with_subgraph: bool) -> (StateMap, BTreeSet<EventId>) {
+    let numbered = dag.numbered();
+    let sets: Vec<_> = state_sets.iter().map(|set| numbered.state(set)).collect();
+    let conflicts = Conflicts::find(&sets, &numbered.graph, with_subgraph);
+    (
+        numbered.state_map(&conflicts.unconflicted.to_state_map()),
+        numbered.id_set(&conflicts.full_conflicted_set),
+    )
+}
+
+/// The conflicted state subgraph of `conflicted`.
+fn subgraph(dag: &Dag, conflicted: &[&EventId]) -> BTreeSet<EventId> {
+    let numbered = dag.numbered();
+    numbered.id_set(&conflicted_subgraph(
+        &numbered.set(conflicted),
+        &numbered.graph,
+    ))
 }

@@ -14,7 +14,11 @@ fn topic(dag: &mut Dag, sender: &str, auth: &[&EventId]) -> EventId {
 }
 
 fn apply(dag: &Dag, state: StateMap, sorted: &[EventId]) -> StateMap {
-    iterative_auth::apply(dag.version, state, sorted, dag).unwrap()
+    let numbered = dag.numbered();
+    let sorted: Vec<_> = sorted.iter().map(|id| numbered.of(id)).collect();
+    let state = numbered.state(&state);
+    let applied = iterative_auth::apply(dag.version, state, &sorted, &numbered.graph).unwrap();
+    numbered.state_map(&applied)
 }
 
 #[test]

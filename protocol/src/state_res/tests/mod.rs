@@ -3,6 +3,7 @@
 
 mod classic;
 mod conflicts;
+mod graph;
 mod iterative_auth;
 mod ordering;
 mod power_event;
@@ -13,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use super::{EventSource, StateMap};
+use super::events::StrKey;
+use super::graph::{EventGraph, EventIndex, GraphEvent};
+use super::{EventSource, NumberedState, StateMap};
 use crate::canonical_json::object_from_json;
 use crate::identifiers::EventId;
 use crate::pdu::Pdu;
@@ -237,6 +240,63 @@ impl Dag {
     /// Resolves `state_sets` under the room's version.
     fn resolve(&self, state_sets: &[StateMap]) -> StateMap {
         super::resolve(self.version, state_sets, self).expect("every event is available")
+    }
+}
+
+/// A [`Dag`]'s events numbered, for the parts of the algorithm that work
+/// on numbers, with the conversions to and from event IDs.
+struct Numbered<'a> {
+    graph: EventGraph<'a, StrKey<'a>>,
+}
+
+impl Dag {
+    fn numbered(&self) -> Numbered<'_> {
+        let events = self.events.values().map(|pdu| GraphEvent {
+            pdu,
+            key: (pdu.event_type(), pdu.state_key().unwrap_or_default()),
+            rejected: self.rejected.contains(pdu.event_id()),
+        });
+        Numbered {
+            graph: EventGraph::new(events).expect("a DAG cites only its own events"),
+        }
+    }
+}
+
+impl<'a> Numbered<'a> {
+    fn of(&self, id: &EventId) -> EventIndex {
+        self.graph.index(id).expect("an event of the DAG")
+    }
+
+    fn set(&self, ids: &[&EventId]) -> BTreeSet<EventIndex> {
+        ids.iter().map(|id| self.of(id)).collect()
+    }
+
+    fn id(&self, index: EventIndex) -> EventId {
+        self.graph.pdu(index).event_id().clone()
+    }
+
+    fn ids(&self, indices: impl IntoIterator<Item = EventIndex>) -> Vec<EventId> {
+        indices.into_iter().map(|index| self.id(index)).collect()
+    }
+
+    fn id_set(&self, indices: &BTreeSet<EventIndex>) -> BTreeSet<EventId> {
+        indices.iter().map(|&index| self.id(index)).collect()
+    }
+
+    fn state<'s>(&self, state: &'s StateMap) -> NumberedState<StrKey<'s>> {
+        state
+            .iter()
+            .map(|((event_type, state_key), id)| {
+                ((event_type.as_str(), state_key.as_str()), self.of(id))
+            })
+            .collect()
+    }
+
+    fn state_map(&self, state: &NumberedState<StrKey<'_>>) -> StateMap {
+        state
+            .iter()
+            .map(|(&(event_type, state_key), &index)| (key(event_type, state_key), self.id(index)))
+            .collect()
     }
 }
 

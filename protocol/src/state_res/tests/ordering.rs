@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{event_set, Dag, ALICE, BOB, CAROL};
+use super::{Dag, ALICE, BOB, CAROL};
 use crate::identifiers::EventId;
 use crate::power_levels::UserPowerLevel;
 use crate::room_versions::RoomVersionId;
@@ -31,8 +31,9 @@ fn sender_power_level_comes_from_the_cited_power_levels() {
     let uncited = topic(&mut dag, 5_000, BOB, &[&bob_join]);
     let alice_join = dag.alice_join.clone();
     let alice_topic = topic(&mut dag, 5_000, ALICE, &[&alice_join]);
+    let numbered = dag.numbered();
     let level = |id: &EventId| {
-        power_ordering::sender_power_level(&dag.events[id], dag.version, &dag).unwrap()
+        power_ordering::sender_power_level(numbered.of(id), dag.version, &numbered.graph).unwrap()
     };
     assert_eq!(level(&bob_topic), UserPowerLevel::Finite(50));
     // Without cited power levels, the initial ones: users at 0, the creator
@@ -46,7 +47,9 @@ fn creators_outrank_everyone_in_the_ordering_from_version_12() {
     let (mut dag, promote_bob, _) = room_with_moderator(RoomVersionId::V12);
     let alice_join = dag.alice_join.clone();
     let alice_topic = topic(&mut dag, 5_000, ALICE, &[&alice_join, &promote_bob]);
-    let level = power_ordering::sender_power_level(&dag.events[&alice_topic], dag.version, &dag);
+    let numbered = dag.numbered();
+    let level =
+        power_ordering::sender_power_level(numbered.of(&alice_topic), dag.version, &numbered.graph);
     assert_eq!(level, Ok(UserPowerLevel::Infinite));
 }
 
@@ -56,8 +59,7 @@ fn higher_power_goes_first_despite_later_timestamp() {
     let alice_join = dag.alice_join.clone();
     let by_bob = topic(&mut dag, 5_000, BOB, &[&bob_join, &promote_bob]);
     let by_alice = topic(&mut dag, 6_000, ALICE, &[&alice_join, &promote_bob]);
-    let sorted =
-        power_ordering::sort(&event_set(&[&by_bob, &by_alice]), dag.version, &dag).unwrap();
+    let sorted = power_sort(&dag, &[&by_bob, &by_alice]);
     assert_eq!(sorted, [by_alice, by_bob]);
 }
 
@@ -67,7 +69,7 @@ fn equal_power_goes_by_timestamp_then_event_id() {
     let alice_join = dag.alice_join.clone();
     let late = topic(&mut dag, 7_000, ALICE, &[&alice_join, &promote_bob]);
     let early = topic(&mut dag, 6_000, ALICE, &[&alice_join, &promote_bob]);
-    let sorted = power_ordering::sort(&event_set(&[&late, &early]), dag.version, &dag).unwrap();
+    let sorted = power_sort(&dag, &[&late, &early]);
     assert_eq!(sorted, [early.clone(), late]);
 
     let twin = dag.state_at(
@@ -78,7 +80,7 @@ fn equal_power_goes_by_timestamp_then_event_id() {
         json!({"name": "twin"}),
         &[&alice_join, &promote_bob],
     );
-    let sorted = power_ordering::sort(&event_set(&[&twin, &early]), dag.version, &dag).unwrap();
+    let sorted = power_sort(&dag, &[&twin, &early]);
     let mut by_id = vec![early, twin];
     by_id.sort();
     assert_eq!(sorted, by_id);
@@ -99,8 +101,7 @@ fn auth_events_go_before_the_events_citing_them() {
         &[&bob_join, &promote_bob],
     );
     let by_alice = topic(&mut dag, 1_500, ALICE, &[&alice_join, &by_bob]);
-    let sorted =
-        power_ordering::sort(&event_set(&[&by_alice, &by_bob]), dag.version, &dag).unwrap();
+    let sorted = power_sort(&dag, &[&by_alice, &by_bob]);
     assert_eq!(sorted, [by_bob, by_alice]);
 }
 
@@ -126,12 +127,17 @@ fn mainline_position_counts_from_the_resolved_power_levels() {
     );
     let on_fork = topic(&mut dag, 8_000, ALICE, &[&alice_join, &fork]);
 
-    let mainline = mainline::mainline_indices(Some(&newest), &dag).unwrap();
+    let numbered = dag.numbered();
+    let mainline = mainline::mainline_indices(Some(numbered.of(&newest)), &numbered.graph);
+    let by_id: BTreeMap<EventId, usize> = mainline
+        .iter()
+        .map(|(&index, &position)| (numbered.id(index), position))
+        .collect();
     assert_eq!(
-        mainline,
+        by_id,
         BTreeMap::from([(newest.clone(), 0), (promote_bob.clone(), 1), (initial, 2)])
     );
-    let position = |id: &EventId| mainline::position(id, &mainline, &dag).unwrap();
+    let position = |id: &EventId| mainline::position(numbered.of(id), &mainline, &numbered.graph);
     // The event itself does not count, only the power levels it cites.
     assert_eq!(position(&newest), MainlinePosition::At(1));
     assert_eq!(position(&bob_join), MainlinePosition::At(1));
@@ -149,12 +155,11 @@ fn mainline_ordering_puts_older_branches_first_then_timestamp_then_id() {
     let new_early = topic(&mut dag, 5_000, ALICE, &[&alice_join, &promote_bob]);
     let new_late = topic(&mut dag, 6_000, ALICE, &[&alice_join, &promote_bob]);
     let unrelated = topic(&mut dag, 9_500, ALICE, &[&alice_join]);
-    let sorted = mainline::sort(
-        &event_set(&[&new_late, &unrelated, &new_early, &old_branch]),
-        Some(&promote_bob),
+    let sorted = mainline_sort(
         &dag,
-    )
-    .unwrap();
+        &[&new_late, &unrelated, &new_early, &old_branch],
+        Some(&promote_bob),
+    );
     assert_eq!(sorted, [unrelated, old_branch, new_early.clone(), new_late]);
 
     let twin = dag.state_at(
@@ -165,8 +170,7 @@ fn mainline_ordering_puts_older_branches_first_then_timestamp_then_id() {
         json!({"name": "twin"}),
         &[&alice_join, &promote_bob],
     );
-    let sorted =
-        mainline::sort(&event_set(&[&twin, &new_early]), Some(&promote_bob), &dag).unwrap();
+    let sorted = mainline_sort(&dag, &[&twin, &new_early], Some(&promote_bob));
     let mut by_id = vec![new_early, twin];
     by_id.sort();
     assert_eq!(sorted, by_id);
@@ -178,6 +182,24 @@ fn without_resolved_power_levels_every_position_is_unrelated() {
     let alice_join = dag.alice_join.clone();
     let late = topic(&mut dag, 6_000, ALICE, &[&alice_join, &promote_bob]);
     let early = topic(&mut dag, 5_000, ALICE, &[&alice_join]);
-    let sorted = mainline::sort(&event_set(&[&late, &early]), None, &dag).unwrap();
+    let sorted = mainline_sort(&dag, &[&late, &early], None);
     assert_eq!(sorted, [early, late]);
+}
+
+/// `ids` in the reverse topological power ordering.
+fn power_sort(dag: &Dag, ids: &[&EventId]) -> Vec<EventId> {
+    let numbered = dag.numbered();
+    let sorted = power_ordering::sort(&numbered.set(ids), dag.version, &numbered.graph).unwrap();
+    numbered.ids(sorted)
+}
+
+/// `ids` in the mainline ordering against `power_levels`.
+fn mainline_sort(dag: &Dag, ids: &[&EventId], power_levels: Option<&EventId>) -> Vec<EventId> {
+    let numbered = dag.numbered();
+    let power_levels = power_levels.map(|id| numbered.of(id));
+    numbered.ids(mainline::sort(
+        &numbered.set(ids),
+        power_levels,
+        &numbered.graph,
+    ))
 }
