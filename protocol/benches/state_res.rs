@@ -12,9 +12,10 @@
 //! Each implementation is timed on the inputs it takes, prepared
 //! beforehand:
 //! - `hanse`: [`resolve_numbered`] on an [`EventGraph`] of the room's
-//!   events, states keyed by interned numbers: the form a server keeps
-//!   (Hanse's store numbers events and interns state keys as it stores
-//!   them). Numbering the events is timed on its own (`hanse/numbering`).
+//!   events, states keyed by interned numbers: the form a server can keep
+//!   beside its events, as ruma's callers keep auth chains (Hanse's store
+//!   numbers events and interns state keys already; it builds the graph per
+//!   resolution today). Numbering is timed on its own (`hanse/numbering`).
 //! - `hanse/by_event_id`: `resolve`, which numbers the events it is given
 //!   by ID each time, then does the same.
 //! - `ruma/given_auth_chains`: ruma's `resolve` given the full auth chain of
