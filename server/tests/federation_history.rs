@@ -1,13 +1,15 @@
 //! History a server lacks: B's user pages back through /messages past a
 //! join through A, and B fetches the older events from A with /backfill,
-//! batch by batch, down to the room's create event; and a gap too long for
-//! /get_missing_events is bridged with the state before the event (/state).
+//! batch by batch, down to the room's create event; what a room said while
+//! B was out of it is fetched when B's user joins again; and a gap too long
+//! for /get_missing_events is bridged with the state before the event
+//! (/state).
 
 mod common;
 
 use std::time::Duration;
 
-use common::federation::{bodies, eventually, join_via, state_ids, FederatedServer, TestCa};
+use common::federation::{bodies, eventually, join_via, post, state_ids, FederatedServer, TestCa};
 use common::{create_room, send_text};
 use hanse_protocol::path_segment::encode;
 use hanse_sdk::Client;
@@ -81,18 +83,88 @@ async fn history_before_a_remote_join_is_backfilled() {
     );
     // As on A: the same events in the same order.
     let (on_a, _) = page_back(&alice, &path_room).await;
-    let ids = |events: &[Value]| -> Vec<String> {
-        events
-            .iter()
-            .filter_map(|event| event["event_id"].as_str().map(str::to_owned))
-            .collect()
-    };
     assert_eq!(ids(&events), ids(&on_a));
     assert!(pages > 4, "{pages} pages of 30 for {} events", events.len());
 
     // Paging back again gives the same history, stored here now.
     let (again, _) = page_back(&bob, &path_room).await;
     assert_eq!(ids(&again), ids(&events));
+}
+
+/// The event IDs of `events`, in order.
+fn ids(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|event| event["event_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn what_a_room_said_while_a_server_was_out_of_it_is_fetched_on_rejoining() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(dir.path());
+    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
+    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
+    let (alice, _) = a.user("alice").await;
+    let (bob, bob_id) = b.user("bob").await;
+
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let path_room = encode(&room);
+    send_text(&alice, &path_room, "t0", "before bob").await;
+    let (status, body) = join_via(&bob, &path_room, &encode(&a.name)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(&bob, &format!("{V3}/rooms/{path_room}/leave"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    // B sends the leave to A as any event; once A has it, what A's room says
+    // is not sent to B: no one there is in the room.
+    let bob_state = format!(
+        "{V3}/rooms/{path_room}/state/m.room.member/{}",
+        encode(&bob_id)
+    );
+    eventually(Duration::from_secs(20), "A to have bob's leave", || async {
+        let member: Option<Value> = alice.get(&bob_state).await.ok();
+        member.is_some_and(|member| member["membership"] == "leave")
+    })
+    .await;
+    let away: Vec<String> = (0..12).map(|i| format!("while bob was away {i}")).collect();
+    for (i, text) in away.iter().enumerate() {
+        send_text(&alice, &path_room, &format!("t{}", i + 1), text).await;
+    }
+    let (status, body) = join_via(&bob, &path_room, &encode(&a.name)).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (events, _) = page_back(&bob, &path_room).await;
+    let read: Vec<&str> = events
+        .iter()
+        .filter(|event| event["type"] == "m.room.message")
+        .filter_map(|event| event["content"]["body"].as_str())
+        .collect();
+    let mut told = vec!["before bob"];
+    told.extend(away.iter().map(String::as_str));
+    assert_eq!(read, told, "B's log:\n{}", b.log());
+    // Nothing missing, nothing out of place: B's history is A's.
+    let (on_a, _) = page_back(&alice, &path_room).await;
+    assert_eq!(
+        ids(&events),
+        ids(&on_a),
+        "B: {:#?}\nA: {:#?}",
+        outline(&events),
+        outline(&on_a)
+    );
+}
+
+/// What each event is, in a word: its type and state key or body.
+fn outline(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|event| {
+            let what = event["state_key"]
+                .as_str()
+                .or(event["content"]["body"].as_str())
+                .unwrap_or_default();
+            format!("{} {what} {}", event["type"], event["event_id"])
+        })
+        .collect()
 }
 
 #[tokio::test]

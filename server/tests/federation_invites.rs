@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::create_room;
-use common::federation::{bodies, eventually, state_ids, FederatedServer, TestCa};
+use common::federation::{bodies, eventually, post, state_ids, FederatedServer, TestCa};
 use common::send_text;
 use hanse_protocol::path_segment::encode;
 use hanse_sdk::{Client, Method};
@@ -55,13 +55,6 @@ async fn membership(viewer: &Client, room: &str, user: &str) -> Option<String> {
         .await
         .expect("member state");
     (status == 200).then(|| body["membership"].as_str().unwrap_or_default().to_owned())
-}
-
-async fn post(client: &Client, path: &str, body: Value) -> (u16, Value) {
-    client
-        .send_raw(Method::POST, path, &body)
-        .await
-        .expect("request")
 }
 
 #[tokio::test]

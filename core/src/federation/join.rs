@@ -166,6 +166,7 @@ impl Homeserver {
                 excluded.join(", ")
             )));
         }
+        self.catch_up_before_rejoin(server, room_id, &join).await?;
         let (state_events, chain_events) = (state.len(), auth_chain.len());
         self.adopt_room(JoinedRoom {
             version,
@@ -182,6 +183,38 @@ impl Homeserver {
             stored_ms = (started.elapsed() - checked).as_millis(),
             "joined a room through another server"
         );
+        Ok(())
+    }
+
+    /// When this server was in `room_id` before (its timeline has a head
+    /// here), takes in what the room said since this server left, up to the
+    /// join, so that the join lands after it and paging back reads on
+    /// without a hole. As for any gap: what /get_missing_events does not
+    /// bring stays out, bridged by the state before the oldest event that
+    /// came. A failure only costs the history, never the join.
+    async fn catch_up_before_rejoin(
+        &self,
+        server: &ServerName,
+        room_id: &RoomId,
+        join: &Pdu,
+    ) -> Result<()> {
+        let room = match self.room(room_id).await {
+            Ok(room) => room,
+            Err(Error::NotFound(_)) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        if self
+            .store
+            .room_head(room.nid)
+            .await?
+            .forward_extremities
+            .is_empty()
+        {
+            return Ok(());
+        }
+        if let Err(error) = self.fill_gap(server, &room, join).await {
+            tracing::warn!(%room_id, %server, %error, "catching up on a room joined again failed");
+        }
         Ok(())
     }
 

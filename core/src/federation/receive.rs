@@ -275,8 +275,16 @@ impl Homeserver {
     }
 
     /// Asks `origin` for the events between this server's forward
-    /// extremities and `pdu`, and takes them in, oldest first.
-    async fn fill_gap(&self, origin: &ServerName, room: &RoomRef, pdu: &Pdu) -> Result<()> {
+    /// extremities and `pdu`, and takes them in, oldest first. Nothing older
+    /// than the room's earliest event here is asked for or taken: a branch
+    /// of the graph leading back past it is history, which backfill places
+    /// before that event, not live events after the others.
+    pub(super) async fn fill_gap(
+        &self,
+        origin: &ServerName,
+        room: &RoomRef,
+        pdu: &Pdu,
+    ) -> Result<()> {
         let head = self.store.room_head(room.nid).await?;
         let earliest: Vec<String> = self
             .events(&head.forward_extremities)
@@ -284,6 +292,10 @@ impl Homeserver {
             .iter()
             .map(|event| event.pdu.event_id().as_str().to_owned())
             .collect();
+        let min_depth = match self.store.earliest_timeline_event(room.nid).await? {
+            Some(nid) => self.events(&[nid]).await?.remove(0).pdu.depth(),
+            None => 0,
+        };
         let path = format!(
             "/_matrix/federation/v1/get_missing_events/{}",
             encode(room.room_id.as_str())
@@ -292,7 +304,7 @@ impl Homeserver {
             "earliest_events": earliest,
             "latest_events": [pdu.event_id().as_str()],
             "limit": MISSING_EVENTS_LIMIT,
-            "min_depth": 0,
+            "min_depth": min_depth,
         });
         let answer = match self
             .request_server(origin, RemoteRequest::post(path, body))
@@ -305,7 +317,10 @@ impl Homeserver {
             }
         };
         let events = self.checked_events(room, answer.get("events")).await?;
-        for missing in events {
+        for missing in events
+            .into_iter()
+            .filter(|event| event.depth() >= min_depth)
+        {
             if let Err(reason) = Box::pin(self.take_in(origin, room, missing, false)).await? {
                 tracing::info!(%origin, %reason, "an event of a gap was not taken in");
             }

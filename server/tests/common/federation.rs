@@ -247,6 +247,14 @@ pub async fn join_via(client: &Client, room: &str, via: &str) -> (u16, Value) {
         .expect("join request")
 }
 
+/// POSTs `body` to `path`: the status and the answer.
+pub async fn post(client: &Client, path: &str, body: Value) -> (u16, Value) {
+    client
+        .send_raw(hanse_sdk::Method::POST, path, &body)
+        .await
+        .expect("request")
+}
+
 /// `client`'s user ID.
 pub async fn whoami(client: &Client) -> String {
     let me: Value = client
