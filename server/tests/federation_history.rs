@@ -151,6 +151,50 @@ async fn what_a_room_said_while_a_server_was_out_of_it_is_fetched_on_rejoining()
         outline(&events),
         outline(&on_a)
     );
+
+    // More than one /get_missing_events brings (50): rather than fetch the
+    // state before the oldest of them, B joins without them and keeps the
+    // gap, every other event in place.
+    let (status, body) = post(&bob, &format!("{V3}/rooms/{path_room}/leave"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    eventually(
+        Duration::from_secs(20),
+        "A to have bob's second leave",
+        || async {
+            let member: Option<Value> = alice.get(&bob_state).await.ok();
+            member.is_some_and(|member| member["membership"] == "leave")
+        },
+    )
+    .await;
+    for i in 0..60 {
+        send_text(
+            &alice,
+            &path_room,
+            &format!("long{i}"),
+            &format!("long away {i}"),
+        )
+        .await;
+    }
+    let (status, body) = join_via(&bob, &path_room, &encode(&a.name)).await;
+    assert_eq!(status, 200, "{body}");
+    let (events, _) = page_back(&bob, &path_room).await;
+    let (on_a, _) = page_back(&alice, &path_room).await;
+    let said_in_the_gap = |event: &&Value| {
+        event["content"]["body"]
+            .as_str()
+            .is_some_and(|body| body.starts_with("long away"))
+    };
+    let outside_the_gap: Vec<Value> = on_a
+        .iter()
+        .filter(|event| !said_in_the_gap(event))
+        .cloned()
+        .collect();
+    assert_eq!(
+        ids(&events),
+        ids(&outside_the_gap),
+        "B: {:#?}",
+        outline(&events)
+    );
 }
 
 /// What each event is, in a word: its type and state key or body.

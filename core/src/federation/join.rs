@@ -1,8 +1,10 @@
 //! The joining side of a join through another server: make_join for a
 //! template, sign it, send_join, and store the room that comes back.
 
+use std::collections::HashSet;
+
 use hanse_protocol::canonical_json::{object_from_json, CanonicalJsonObject, CanonicalJsonValue};
-use hanse_protocol::identifiers::{RoomId, ServerName, UserId};
+use hanse_protocol::identifiers::{EventId, RoomId, ServerName, UserId};
 use hanse_protocol::path_segment::encode;
 use hanse_protocol::pdu::Pdu;
 use hanse_protocol::room_versions::RoomVersionId;
@@ -189,9 +191,10 @@ impl Homeserver {
     /// When this server was in `room_id` before (its timeline has a head
     /// here), takes in what the room said since this server left, up to the
     /// join, so that the join lands after it and paging back reads on
-    /// without a hole. As for any gap: what /get_missing_events does not
-    /// bring stays out, bridged by the state before the oldest event that
-    /// came. A failure only costs the history, never the join.
+    /// without a hole. Only when one /get_missing_events bridges the whole
+    /// gap: otherwise its oldest events would need the state before them
+    /// (the whole state again, in a large room) and the gap stays, as it
+    /// was before. A failure costs the history, never the join.
     async fn catch_up_before_rejoin(
         &self,
         server: &ServerName,
@@ -212,10 +215,48 @@ impl Homeserver {
         {
             return Ok(());
         }
-        if let Err(error) = self.fill_gap(server, &room, join).await {
-            tracing::warn!(%room_id, %server, %error, "catching up on a room joined again failed");
+        let missed = match self.missing_events(server, &room, join).await {
+            Ok(missed) => missed,
+            Err(error) => {
+                tracing::warn!(%room_id, %server, %error, "catching up on a room joined again failed");
+                return Ok(());
+            }
+        };
+        if !self.bridges_to_timeline(&missed).await? {
+            tracing::info!(
+                %room_id, %server, fetched = missed.len(),
+                "the room said more while this server was out than one request brings; \
+                 the timeline keeps a gap before the join"
+            );
+            return Ok(());
         }
+        let count = missed.len();
+        for event in missed {
+            self.take_in_gap_event(server, &room, event).await?;
+        }
+        tracing::info!(%room_id, %server, count, "caught up on a room joined again");
         Ok(())
+    }
+
+    /// Whether every prev event of `events` is among them or in the
+    /// room's timeline here.
+    async fn bridges_to_timeline(&self, events: &[Pdu]) -> Result<bool> {
+        let brought: HashSet<&EventId> = events.iter().map(Pdu::event_id).collect();
+        let mut outside: Vec<&str> = events
+            .iter()
+            .flat_map(Pdu::prev_events)
+            .filter(|id| !brought.contains(id))
+            .map(EventId::as_str)
+            .collect();
+        outside.sort_unstable();
+        outside.dedup();
+        let in_timeline = self
+            .events_by_ids(&outside)
+            .await?
+            .iter()
+            .filter(|event| !event.outlier && !event.rejected)
+            .count();
+        Ok(in_timeline == outside.len())
     }
 
     /// make_{membership} on `server`, the template checked to be what was

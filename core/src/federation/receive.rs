@@ -275,16 +275,39 @@ impl Homeserver {
     }
 
     /// Asks `origin` for the events between this server's forward
-    /// extremities and `pdu`, and takes them in, oldest first. Nothing older
-    /// than the room's earliest event here is asked for or taken: a branch
-    /// of the graph leading back past it is history, which backfill places
-    /// before that event, not live events after the others.
-    pub(super) async fn fill_gap(
+    /// extremities and `pdu`, and takes them in, oldest first.
+    async fn fill_gap(&self, origin: &ServerName, room: &RoomRef, pdu: &Pdu) -> Result<()> {
+        for missing in self.missing_events(origin, room, pdu).await? {
+            self.take_in_gap_event(origin, room, missing).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes in an event /get_missing_events brought, logging a refusal.
+    pub(super) async fn take_in_gap_event(
+        &self,
+        origin: &ServerName,
+        room: &RoomRef,
+        missing: Pdu,
+    ) -> Result<()> {
+        if let Err(reason) = Box::pin(self.take_in(origin, room, missing, false)).await? {
+            tracing::info!(%origin, %reason, "an event of a gap was not taken in");
+        }
+        Ok(())
+    }
+
+    /// The events `origin` has between this server's forward extremities
+    /// and `pdu` (at most [`MISSING_EVENTS_LIMIT`]), checked, oldest first;
+    /// none if asking fails. Nothing older than the room's earliest event
+    /// here is asked for or kept: a branch of the graph leading back past
+    /// it is history, which backfill places before that event, not live
+    /// events to put after the others.
+    pub(super) async fn missing_events(
         &self,
         origin: &ServerName,
         room: &RoomRef,
         pdu: &Pdu,
-    ) -> Result<()> {
+    ) -> Result<Vec<Pdu>> {
         let head = self.store.room_head(room.nid).await?;
         let earliest: Vec<String> = self
             .events(&head.forward_extremities)
@@ -313,19 +336,12 @@ impl Homeserver {
             Ok(answer) => answer,
             Err(error) => {
                 tracing::info!(%origin, %error, "asking for missing events failed");
-                return Ok(());
+                return Ok(Vec::new());
             }
         };
-        let events = self.checked_events(room, answer.get("events")).await?;
-        for missing in events
-            .into_iter()
-            .filter(|event| event.depth() >= min_depth)
-        {
-            if let Err(reason) = Box::pin(self.take_in(origin, room, missing, false)).await? {
-                tracing::info!(%origin, %reason, "an event of a gap was not taken in");
-            }
-        }
-        Ok(())
+        let mut events = self.checked_events(room, answer.get("events")).await?;
+        events.retain(|event| event.depth() >= min_depth);
+        Ok(events)
     }
 
     /// The events of a list another server sent that pass steps 1–3, of
