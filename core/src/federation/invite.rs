@@ -13,10 +13,10 @@ use hanse_protocol::room_versions::RoomVersionId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::receive::federation_format;
+use super::receive::{federation_format, Intake};
 use super::resident::JOINABLE;
 use crate::remote::{RemoteError, RemoteRequest};
-use crate::rooms::{stripped, EventDraft, OutOfBand, RoomRef};
+use crate::rooms::{stripped, EventDraft, OutOfBand, Receipt, RoomRef};
 use crate::{Error, Homeserver, Result};
 
 /// The body of PUT /v2/invite/{roomId}/{eventId}.
@@ -88,12 +88,15 @@ impl Homeserver {
                 "the invite came back without a valid signature of its server",
             ));
         }
-        if let Err(reason) = self
-            .take_in(server, room, countersigned.clone(), false)
+        let receipt = match self
+            .take_in(server, room, countersigned.clone(), Intake::ForOthers)
             .await?
         {
-            return Err(Error::Forbidden(format!("the invite is refused: {reason}")));
-        }
+            Ok(receipt) => receipt,
+            Err(reason) => {
+                return Err(Error::Forbidden(format!("the invite is refused: {reason}")))
+            }
+        };
         let stored = self
             .event_by_id(invite.event_id().as_str())
             .await?
@@ -103,8 +106,11 @@ impl Homeserver {
                 "the invite is not allowed by the room's current state".into(),
             ));
         }
-        // The invited server has it already; the room's others get it now.
-        self.forward_event(room.nid, stored.nid, server).await?;
+        // The invited server has it already; the room's others were queued
+        // it in the commit that stored it, unless it was here before.
+        if receipt != Receipt::Accepted {
+            self.forward_event(room.nid, stored.nid, server).await?;
+        }
         tracing::info!(room_id = %room.room_id, %target, "invited a user of another server");
         Ok(())
     }

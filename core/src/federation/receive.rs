@@ -24,6 +24,18 @@ pub const MAX_EDUS: usize = 100;
 /// gap is left for backfill.
 const MISSING_EVENTS_LIMIT: usize = 50;
 
+/// How a received event came to this server, for [`Homeserver::take_in`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Intake {
+    /// In a transaction from its origin: a gap before it is filled.
+    Transaction,
+    /// Fetched to fill a gap: it fills none of its own.
+    Gap,
+    /// Handed over by its sender's server for the room's other servers (an
+    /// invite, a send_join): queued for them in the commit that stores it.
+    ForOthers,
+}
+
 /// The body of PUT /send/{txnId}.
 #[derive(Debug, Deserialize)]
 pub struct Transaction {
@@ -101,9 +113,10 @@ impl Homeserver {
                 | Receipt::AlreadyKnown
                 | Receipt::Outlier => Ok(()),
                 Receipt::Rejected(reason) => Err(reason),
-                Receipt::MissingAuthEvents(_) | Receipt::MissingPrevEvents(_) => {
-                    self.take_in(origin, &room, pdu, true).await?
-                }
+                Receipt::MissingAuthEvents(_) | Receipt::MissingPrevEvents(_) => self
+                    .take_in(origin, &room, pdu, Intake::Transaction)
+                    .await?
+                    .map(drop),
             };
             record(&event_id, outcome);
         }
@@ -185,19 +198,24 @@ impl Homeserver {
     }
 
     /// Adds `pdu` (steps 1–3 passed) to the room, fetching from `origin`
-    /// what it depends on; gaps are filled only when `fill_gaps`, so the
-    /// events fetched for a gap do not start gap-filling of their own. A
-    /// gap /get_missing_events cannot close is bridged with the state
-    /// before the event, from `origin` (/state).
+    /// what it depends on. Gaps are filled only for an event sent in a
+    /// transaction, so the events fetched for a gap do not start
+    /// gap-filling of their own. A gap /get_missing_events cannot close is
+    /// bridged with the state before the event, from `origin` (/state).
+    /// What became of the event, unless it was refused.
     pub(crate) async fn take_in(
         &self,
         origin: &ServerName,
         room: &RoomRef,
         pdu: Pdu,
-        fill_gaps: bool,
-    ) -> Result<std::result::Result<(), String>> {
+        intake: Intake,
+    ) -> Result<std::result::Result<Receipt, String>> {
         let mut fetched_auth = false;
-        let mut filled_gap = !fill_gaps;
+        let mut filled_gap = intake != Intake::Transaction;
+        let forward_except = match intake {
+            Intake::ForOthers => Some(self.destination_nid(origin.as_str()).await?),
+            Intake::Transaction | Intake::Gap => None,
+        };
         // The state before the event from `origin`, once filling the gap
         // before it did not connect it to the graph.
         let mut state = None;
@@ -205,11 +223,18 @@ impl Homeserver {
             let arrival = Arrival::Live {
                 state: state.clone(),
             };
-            match self.receive_event(room, pdu.clone(), arrival).await? {
-                Receipt::Accepted
+            let receipt = match forward_except {
+                Some(from) => {
+                    self.receive_event_for_others(room, pdu.clone(), arrival, from)
+                        .await?
+                }
+                None => self.receive_event(room, pdu.clone(), arrival).await?,
+            };
+            match receipt {
+                receipt @ (Receipt::Accepted
                 | Receipt::SoftFailed
                 | Receipt::AlreadyKnown
-                | Receipt::Outlier => return Ok(Ok(())),
+                | Receipt::Outlier) => return Ok(Ok(receipt)),
                 Receipt::Rejected(reason) => return Ok(Err(reason)),
                 Receipt::MissingAuthEvents(missing) if !fetched_auth => {
                     fetched_auth = true;
@@ -290,7 +315,7 @@ impl Homeserver {
         room: &RoomRef,
         missing: Pdu,
     ) -> Result<()> {
-        if let Err(reason) = Box::pin(self.take_in(origin, room, missing, false)).await? {
+        if let Err(reason) = Box::pin(self.take_in(origin, room, missing, Intake::Gap)).await? {
             tracing::info!(%origin, %reason, "an event of a gap was not taken in");
         }
         Ok(())

@@ -8,8 +8,8 @@ use hanse_protocol::identifiers::{EventId, RoomId, ServerName, UserId};
 use hanse_protocol::room_versions::RoomVersionId;
 use serde_json::{json, Value};
 
-use super::receive::federation_format;
-use crate::rooms::EventDraft;
+use super::receive::{federation_format, Intake};
+use crate::rooms::{EventDraft, Receipt};
 use crate::{Error, Homeserver, Result};
 
 /// Room versions this server joins and lets others join through it:
@@ -145,12 +145,18 @@ impl Homeserver {
                 pdu.sender()
             )));
         }
-        if let Err(reason) = self.take_in(origin, &room, pdu.clone(), false).await? {
-            return Err(Error::Forbidden(format!(
-                "the {} is refused: {reason}",
-                membership.as_str()
-            )));
-        }
+        let receipt = match self
+            .take_in(origin, &room, pdu.clone(), Intake::ForOthers)
+            .await?
+        {
+            Ok(receipt) => receipt,
+            Err(reason) => {
+                return Err(Error::Forbidden(format!(
+                    "the {} is refused: {reason}",
+                    membership.as_str()
+                )))
+            }
+        };
         let stored = self
             .event_by_id(event_id.as_str())
             .await?
@@ -161,7 +167,11 @@ impl Homeserver {
                 membership.as_str()
             )));
         }
-        self.forward_event(room.nid, stored.nid, origin).await?;
+        // Queued for the room's other servers in the commit that stored it,
+        // unless it was here before (a retried send_*).
+        if receipt != Receipt::Accepted {
+            self.forward_event(room.nid, stored.nid, origin).await?;
+        }
         match membership {
             RemoteMembership::Join => {
                 let state = self.full_state_at(stored.state_before).await?;

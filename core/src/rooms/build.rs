@@ -139,7 +139,7 @@ pub(crate) struct Batch<'a> {
     pub(super) stream: StreamTicket,
     /// Federation destinations its events were queued for: woken after
     /// the commit.
-    destinations: Vec<i32>,
+    pub(super) destinations: Vec<i32>,
 }
 
 /// Why a job of a batch failed.

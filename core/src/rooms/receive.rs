@@ -21,7 +21,7 @@ use super::build::{Batch, EventStatus, StoredRow};
 use super::events::StoredEvent;
 use super::power_levels;
 use super::state_trie::{EventNid, NodeNid, StateKey};
-use crate::Result;
+use crate::{Error, Result};
 
 /// How a received event enters the room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +81,23 @@ impl Batch<'_> {
             found.extend(self.homeserver.events_by_ids(&missing).await?);
         }
         Ok(found)
+    }
+
+    /// Queues `event_id`, accepted in this batch, for the room's servers
+    /// but this one and the destination `except`, in the batch's
+    /// transaction; they are woken after the commit.
+    pub(super) async fn forward_received(&mut self, event_id: &EventId, except: i32) -> Result<()> {
+        let nid = *self
+            .event_ids
+            .get(event_id)
+            .ok_or_else(|| Error::Internal(format!("{event_id} was accepted but not kept")))?;
+        let local = self.homeserver.local_destination().await?;
+        let destinations = self
+            .write
+            .forward_pdu(self.room.nid, nid, &[local, except])
+            .await?;
+        self.destinations.extend(destinations);
+        Ok(())
     }
 
     /// Runs steps 4 to 6 on `pdu` as its `arrival` asks and stores it.
@@ -500,7 +517,7 @@ impl Batch<'_> {
                 return Ok(create.pdu.clone());
             }
         }
-        Err(crate::Error::Internal(format!(
+        Err(Error::Internal(format!(
             "room {room_id} has no create event"
         )))
     }
@@ -548,7 +565,7 @@ impl Batch<'_> {
         Ok(StoredRow {
             nid,
             stream_ordering,
-            depth: i64::try_from(pdu.depth()).map_err(|e| crate::Error::Internal(e.to_string()))?,
+            depth: i64::try_from(pdu.depth()).map_err(|e| Error::Internal(e.to_string()))?,
             state_key,
             pending_redactions,
         })

@@ -27,10 +27,13 @@ enum Job {
         reply: Reply,
     },
     /// An event from another server, checked and stored (see
-    /// `rooms::receive`).
+    /// `rooms::receive`); if accepted and `forward_except` is given, queued
+    /// in the same commit for the room's servers but that destination (the
+    /// server that handed it over) and this one.
     Received {
         pdu: Pdu,
         arrival: Arrival,
+        forward_except: Option<i32>,
         reply: oneshot::Sender<Result<Receipt>>,
     },
 }
@@ -94,12 +97,38 @@ impl Homeserver {
         pdu: Pdu,
         arrival: Arrival,
     ) -> Result<Receipt> {
+        self.queue_received(room, pdu, arrival, None).await
+    }
+
+    /// [`Homeserver::receive_event`] for an event its sender's server
+    /// handed to this one to pass on (an invite, a send_join): if accepted,
+    /// it is queued for the room's other servers in the same commit, so
+    /// that it cannot be stored without being passed on. `from` is the
+    /// destination number of the server it came from.
+    pub(crate) async fn receive_event_for_others(
+        &self,
+        room: &RoomRef,
+        pdu: Pdu,
+        arrival: Arrival,
+        from: i32,
+    ) -> Result<Receipt> {
+        self.queue_received(room, pdu, arrival, Some(from)).await
+    }
+
+    async fn queue_received(
+        &self,
+        room: &RoomRef,
+        pdu: Pdu,
+        arrival: Arrival,
+        forward_except: Option<i32>,
+    ) -> Result<Receipt> {
         let (reply, answer) = oneshot::channel();
         self.queue(
             room,
             Job::Received {
                 pdu,
                 arrival,
+                forward_except,
                 reply,
             },
         );
@@ -173,11 +202,25 @@ impl Homeserver {
                 Job::Received {
                     pdu,
                     arrival,
+                    forward_except,
                     reply,
-                } => match batch.receive(pdu, arrival).await {
-                    Ok(receipt) => Ok(Answer::Received(reply, receipt)),
-                    Err(error) => Err((AnyReply::Received(reply), error)),
-                },
+                } => {
+                    let event_id = pdu.event_id().clone();
+                    let received = match batch.receive(pdu, arrival).await {
+                        Ok(Receipt::Accepted) => match forward_except {
+                            Some(except) => batch
+                                .forward_received(&event_id, except)
+                                .await
+                                .map(|()| Receipt::Accepted),
+                            None => Ok(Receipt::Accepted),
+                        },
+                        other => other,
+                    };
+                    match received {
+                        Ok(receipt) => Ok(Answer::Received(reply, receipt)),
+                        Err(error) => Err((AnyReply::Received(reply), error)),
+                    }
+                }
             };
             match outcome {
                 Ok(answer) => answers.push(answer),

@@ -1,6 +1,8 @@
 //! The federation sender's queue: destinations and their delivery state,
 //! the PDUs and EDUs waiting for each, and which servers are in which room.
 
+use deadpool_postgres::Object;
+
 use super::prepared::Prepared;
 use super::{Store, StoreError, Write};
 
@@ -312,28 +314,36 @@ impl Store {
     }
 }
 
+/// Queues an event received from another server for every server joined
+/// to the room but those of `except`; returns the destinations.
+async fn forward_pdu_on(
+    client: &Object,
+    room_nid: i64,
+    event_nid: i64,
+    except: &[i32],
+) -> Result<Vec<i32>, StoreError> {
+    let rows = client
+        .cached_query(
+            "INSERT INTO federation_pdu_queue (destination_nid, event_nid)
+             SELECT destination_nid, $2 FROM room_servers
+             WHERE room_nid = $1 AND joined > 0 AND destination_nid <> ALL($3)
+             ON CONFLICT DO NOTHING
+             RETURNING destination_nid",
+            &[&room_nid, &event_nid, &except],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 impl Store {
-    /// Queues an event received from another server for every server
-    /// joined to the room but those of `except`; returns the destinations.
+    /// [`forward_pdu_on`] on a connection of its own.
     pub async fn forward_pdu(
         &self,
         room_nid: i64,
         event_nid: i64,
         except: &[i32],
     ) -> Result<Vec<i32>, StoreError> {
-        let rows = self
-            .client()
-            .await?
-            .cached_query(
-                "INSERT INTO federation_pdu_queue (destination_nid, event_nid)
-                 SELECT destination_nid, $2 FROM room_servers
-                 WHERE room_nid = $1 AND joined > 0 AND destination_nid <> ALL($3)
-                 ON CONFLICT DO NOTHING
-                 RETURNING destination_nid",
-                &[&room_nid, &event_nid, &except],
-            )
-            .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        forward_pdu_on(&self.client().await?, room_nid, event_nid, except).await
     }
 }
 
@@ -355,6 +365,16 @@ impl Write {
             )
             .await?;
         Ok(())
+    }
+
+    /// [`forward_pdu_on`] in this transaction.
+    pub async fn forward_pdu(
+        &self,
+        room_nid: i64,
+        event_nid: i64,
+        except: &[i32],
+    ) -> Result<Vec<i32>, StoreError> {
+        forward_pdu_on(self.client(), room_nid, event_nid, except).await
     }
 
     /// Queues an event for one more destination (no-op if already queued).
