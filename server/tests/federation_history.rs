@@ -9,7 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::federation::{bodies, eventually, join_via, post, state_ids, FederatedServer, TestCa};
+use common::federation::{
+    bodies, eventually, join_via, post, shared_room, state_ids, FederatedServer, SharedRoom, TestCa,
+};
 use common::{create_room, send_text};
 use hanse_protocol::path_segment::encode;
 use hanse_sdk::Client;
@@ -99,33 +101,40 @@ fn ids(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn what_a_room_said_while_a_server_was_out_of_it_is_fetched_on_rejoining() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = TestCa::new(dir.path());
-    let a = FederatedServer::start(&ca, dir.path(), "a", vec![]).await;
-    let b = FederatedServer::start(&ca, dir.path(), "b", vec![]).await;
-    let (alice, _) = a.user("alice").await;
-    let (bob, bob_id) = b.user("bob").await;
-
-    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
-    let path_room = encode(&room);
-    send_text(&alice, &path_room, "t0", "before bob").await;
-    let (status, body) = join_via(&bob, &path_room, &encode(&a.name)).await;
+/// Makes `bob` leave `room` and waits until A (where `alice` is) has the
+/// leave: B sends it like any event, and what A's room says after it is
+/// not sent to B, where no one is in the room any more.
+async fn leave_and_wait_for_a(bob: &Client, bob_id: &str, alice: &Client, room: &str) {
+    let (status, body) = post(bob, &format!("{V3}/rooms/{room}/leave"), json!({})).await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = post(&bob, &format!("{V3}/rooms/{path_room}/leave"), json!({})).await;
-    assert_eq!(status, 200, "{body}");
-    // B sends the leave to A as any event; once A has it, what A's room says
-    // is not sent to B: no one there is in the room.
-    let bob_state = format!(
-        "{V3}/rooms/{path_room}/state/m.room.member/{}",
-        encode(&bob_id)
-    );
+    let bob_state = format!("{V3}/rooms/{room}/state/m.room.member/{}", encode(bob_id));
     eventually(Duration::from_secs(20), "A to have bob's leave", || async {
         let member: Option<Value> = alice.get(&bob_state).await.ok();
         member.is_some_and(|member| member["membership"] == "leave")
     })
     .await;
+}
+
+#[tokio::test]
+async fn what_a_room_said_while_a_server_was_out_of_it_is_fetched_on_rejoining() {
+    let SharedRoom {
+        dir: _dir,
+        a,
+        b,
+        alice,
+        bob,
+        bob_id,
+        room,
+        ..
+    } = shared_room().await;
+    let path_room = encode(&room);
+    send_text(&alice, &path_room, "t0", "before bob left").await;
+    eventually(Duration::from_secs(20), "B to have the message", || async {
+        let said = bodies(&bob, &path_room).await;
+        said.iter().any(|body| body == "before bob left")
+    })
+    .await;
+    leave_and_wait_for_a(&bob, &bob_id, &alice, &path_room).await;
     let away: Vec<String> = (0..12).map(|i| format!("while bob was away {i}")).collect();
     for (i, text) in away.iter().enumerate() {
         send_text(&alice, &path_room, &format!("t{}", i + 1), text).await;
@@ -139,7 +148,7 @@ async fn what_a_room_said_while_a_server_was_out_of_it_is_fetched_on_rejoining()
         .filter(|event| event["type"] == "m.room.message")
         .filter_map(|event| event["content"]["body"].as_str())
         .collect();
-    let mut told = vec!["before bob"];
+    let mut told = vec!["before bob left"];
     told.extend(away.iter().map(String::as_str));
     assert_eq!(read, told, "B's log:\n{}", b.log());
     // Nothing missing, nothing out of place: B's history is A's.
@@ -155,17 +164,7 @@ async fn what_a_room_said_while_a_server_was_out_of_it_is_fetched_on_rejoining()
     // More than one /get_missing_events brings (50): rather than fetch the
     // state before the oldest of them, B joins without them and keeps the
     // gap, every other event in place.
-    let (status, body) = post(&bob, &format!("{V3}/rooms/{path_room}/leave"), json!({})).await;
-    assert_eq!(status, 200, "{body}");
-    eventually(
-        Duration::from_secs(20),
-        "A to have bob's second leave",
-        || async {
-            let member: Option<Value> = alice.get(&bob_state).await.ok();
-            member.is_some_and(|member| member["membership"] == "leave")
-        },
-    )
-    .await;
+    leave_and_wait_for_a(&bob, &bob_id, &alice, &path_room).await;
     for i in 0..60 {
         send_text(
             &alice,
