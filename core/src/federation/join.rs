@@ -206,15 +206,6 @@ impl Homeserver {
             Err(Error::NotFound(_)) => return Ok(()),
             Err(error) => return Err(error),
         };
-        if self
-            .store
-            .room_head(room.nid)
-            .await?
-            .forward_extremities
-            .is_empty()
-        {
-            return Ok(());
-        }
         let missed = match self.missing_events(server, &room, join).await {
             Ok(missed) => missed,
             Err(error) => {
@@ -222,6 +213,9 @@ impl Homeserver {
                 return Ok(());
             }
         };
+        if missed.is_empty() {
+            return Ok(());
+        }
         if !self.bridges_to_timeline(&missed).await? {
             tracing::info!(
                 %room_id, %server, fetched = missed.len(),

@@ -323,7 +323,8 @@ impl Homeserver {
 
     /// The events `origin` has between this server's forward extremities
     /// and `pdu` (at most [`MISSING_EVENTS_LIMIT`]), checked, oldest first;
-    /// none if asking fails. Nothing older than the room's earliest event
+    /// none if the room has no head here (a room known only from an invite
+    /// or a knock) or asking fails. Nothing older than the room's earliest event
     /// here is asked for or kept: a branch of the graph leading back past
     /// it is history, which backfill places before that event, not live
     /// events to put after the others.
@@ -334,6 +335,9 @@ impl Homeserver {
         pdu: &Pdu,
     ) -> Result<Vec<Pdu>> {
         let head = self.store.room_head(room.nid).await?;
+        if head.forward_extremities.is_empty() {
+            return Ok(Vec::new());
+        }
         let earliest: Vec<String> = self
             .events(&head.forward_extremities)
             .await?

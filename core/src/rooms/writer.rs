@@ -205,16 +205,14 @@ impl Homeserver {
                     forward_except,
                     reply,
                 } => {
-                    let event_id = pdu.event_id().clone();
-                    let received = match batch.receive(pdu, arrival).await {
-                        Ok(Receipt::Accepted) => match forward_except {
-                            Some(except) => batch
-                                .forward_received(&event_id, except)
-                                .await
-                                .map(|()| Receipt::Accepted),
-                            None => Ok(Receipt::Accepted),
-                        },
-                        other => other,
+                    // Only events to pass on need their ID after `receive`.
+                    let forward = forward_except.map(|except| (pdu.event_id().clone(), except));
+                    let received = match (batch.receive(pdu, arrival).await, forward) {
+                        (Ok(Receipt::Accepted), Some((event_id, except))) => batch
+                            .forward_received(&event_id, except)
+                            .await
+                            .map(|()| Receipt::Accepted),
+                        (other, _) => other,
                     };
                     match received {
                         Ok(receipt) => Ok(Answer::Received(reply, receipt)),
